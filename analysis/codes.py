@@ -217,8 +217,8 @@ def decode_disconnect_reason(values: pd.Series | np.ndarray | list) -> pd.Series
 
     Examples
     --------
-    >>> decode_disconnect_reason([201, 4, 255, 0]).tolist()
-    ['WIFI_REASON_NO_AP_FOUND', 'WIFI_REASON_DISASSOC_DUE_TO_INACTIVITY', 'SILENT_DEATH', 'UNKNOWN(0)']
+    >>> decode_disconnect_reason([201, 255, 0]).tolist()
+    ['WIFI_REASON_NO_AP_FOUND', 'SILENT_DEATH', 'UNKNOWN(0)']
     """
     table = {**WIFI_REASONS, SILENT_DEATH: WIFI_SILENT_DEATH_NAME}
     return decode(values, table)

@@ -1,0 +1,274 @@
+"""Derive one row per boot from heartbeat uptimes and EVT_BOOT events, with its cause.
+
+A boot is seen in two ways. Heartbeats show it when uptime restarts: a heartbeat starts a
+new boot when its uptime is lower than the previous one's, or lower than the time elapsed
+since the previous heartbeat. EVT_BOOT events show every boot of a v1.1.0 device, also the
+boots of a loop that never reached Wi-Fi. The two are joined through the heartbeat that
+first carried the event, so no boot is counted twice.
+
+Every transform here works on each device's rows alone, so the work can be partitioned by
+device.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis import codes
+from analysis.quality import DataQualityReport
+
+# Seconds of jitter allowed between the server's receive time and the device's uptime.
+CLOCK_SLACK_S = 2
+BOOT_LOOP_WINDOW = pd.Timedelta(minutes=10)
+BOOT_LOOP_MIN_BOOTS = 3
+
+BOOT_COLUMNS = (
+    "device_id", "boot_time", "firmware_version", "reset_reason", "reset_reason_name",
+    "reboot_reason", "reboot_reason_name", "cause", "cause_class", "is_reboot",
+    "is_unexpected", "is_boot_loop", "last_seen", "duration_s", "heartbeats",
+    "first_heartbeat_id", "last_heap_min_free", "source",
+)
+
+
+def derive_boots(
+    heartbeats: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    quality: DataQualityReport | None = None,
+) -> pd.DataFrame:
+    """Return one row per boot with its reset reason, firmware reboot reason and cause.
+
+    Parameters
+    ----------
+    heartbeats : DataFrame
+        From `load_heartbeats`, sorted by device and time.
+    events : DataFrame
+        From `expand_events` on the same heartbeats.
+    quality : DataQualityReport, optional
+        Receives boot events that contradict the heartbeats.
+
+    Returns
+    -------
+    DataFrame
+        Columns `BOOT_COLUMNS`, sorted by device and boot time. ``is_reboot`` is False for
+        each device's first observed boot; ``cause`` and ``cause_class`` follow the reboot
+        cause rule (firmware reboot reason first, then a firmware change, then the reset
+        reason); ``source`` tells whether heartbeats, an EVT_BOOT event or both showed it.
+
+    Examples
+    --------
+    >>> from analysis import load_fleet
+    >>> from analysis.sample import ensure_sample_database
+    >>> boots = load_fleet(ensure_sample_database(), devices=["dc-0001"]).boots
+    >>> int(boots["is_reboot"].sum()) == len(boots) - boots["device_id"].nunique()
+    True
+    """
+    report = quality if quality is not None else DataQualityReport()
+    heartbeats = heartbeats.reset_index(drop=True)
+    boot_of_heartbeat = heartbeat_boot_numbers(heartbeats)
+    from_heartbeats = _boots_from_heartbeats(heartbeats, boot_of_heartbeat)
+
+    boot_events = _boot_events_with_reboot_reason(events)
+    boots = _join_boot_events(from_heartbeats, boot_events, heartbeats, boot_of_heartbeat,
+                              events, report)
+    boots = boots.sort_values(["device_id", "boot_time"], kind="stable").reset_index(drop=True)
+
+    boots["is_reboot"] = boots["device_id"].eq(boots["device_id"].shift())
+    boots["cause"] = assign_causes(boots)
+    boots["cause_class"] = codes.cause_class(boots["cause"])
+    boots["is_unexpected"] = boots["is_reboot"] & boots["cause_class"].isin(
+        codes.UNEXPECTED_CLASSES
+    )
+    boots["is_boot_loop"] = mark_boot_loops(boots)
+    boots["reset_reason_name"] = codes.decode(boots["reset_reason"], codes.RESET_REASONS)
+    boots["reboot_reason_name"] = codes.decode(boots["reboot_reason"], codes.REBOOT_REASONS)
+    return boots[list(BOOT_COLUMNS)]
+
+
+def heartbeat_boot_numbers(heartbeats: pd.DataFrame) -> np.ndarray:
+    """Number the boots that heartbeats show, one integer per heartbeat (0, 1, 2, ...).
+
+    A heartbeat starts a new boot when it is its device's first, when its uptime is lower
+    than the previous heartbeat's, or when its uptime plus `CLOCK_SLACK_S` is lower than
+    the time since the previous heartbeat. A missing uptime never starts a boot.
+    """
+    device = heartbeats["device_id"]
+    first = ~device.eq(device.shift())
+    uptime = heartbeats["uptime_s"].astype("float64")
+    previous_uptime = uptime.shift()
+    elapsed = heartbeats["received_at"].diff().dt.total_seconds()
+
+    dropped = (uptime < previous_uptime).fillna(False)
+    too_young = (uptime + CLOCK_SLACK_S < elapsed).fillna(False)
+    starts = first | dropped | too_young
+    return np.cumsum(starts.to_numpy()) - 1
+
+
+def _boots_from_heartbeats(heartbeats: pd.DataFrame, boot_number: np.ndarray) -> pd.DataFrame:
+    uptime = pd.to_timedelta(heartbeats["uptime_s"].astype("float64").fillna(0), unit="s")
+    frame = heartbeats.assign(boot_number=boot_number,
+                              boot_start=heartbeats["received_at"] - uptime)
+    grouped = frame.groupby("boot_number", sort=True)
+    boots = pd.DataFrame({
+        "device_id": grouped["device_id"].first(),
+        "boot_time": grouped["boot_start"].first(),
+        "firmware_version": grouped["firmware_version"].first(),
+        "reset_reason": grouped["reset_reason"].first(),
+        "last_seen": grouped["received_at"].last(),
+        "duration_s": grouped["uptime_s"].max().astype("float64"),
+        "heartbeats": grouped.size().astype(np.int64),
+        "first_heartbeat_id": grouped["heartbeat_id"].first(),
+        "last_heap_min_free": grouped["heap_min_free"].last(),
+    })
+    boots["reboot_reason"] = pd.array([pd.NA] * len(boots), dtype="Int64")
+    boots["source"] = "heartbeat"
+    return boots
+
+
+def _boot_events_with_reboot_reason(events: pd.DataFrame) -> pd.DataFrame:
+    """Return EVT_BOOT events, each with the reason of the last EVT_REBOOT before it.
+
+    An EVT_REBOOT counts for a boot only when no other EVT_BOOT lies between them, that is
+    when it was logged in the boot just before.
+    """
+    is_boot = events["tag"] == codes.EVT_BOOT
+    boot_count = is_boot.astype(np.int64).groupby(events["device_id"], sort=False).cumsum()
+    reboot = events[events["tag"] == codes.EVT_REBOOT]
+    last_reason = (
+        reboot.assign(boot_count=boot_count[reboot.index])
+        .groupby(["device_id", "boot_count"], sort=False)["d0"].last()
+    )
+
+    boot_events = events[is_boot].copy()
+    key = pd.MultiIndex.from_arrays([boot_events["device_id"], boot_count[is_boot] - 1])
+    reason = last_reason.reindex(key).to_numpy()
+    boot_events["reboot_reason"] = pd.array(reason, dtype="Int64")
+    return boot_events
+
+
+def _join_boot_events(
+    from_heartbeats: pd.DataFrame,
+    boot_events: pd.DataFrame,
+    heartbeats: pd.DataFrame,
+    boot_number: np.ndarray,
+    events: pd.DataFrame,
+    report: DataQualityReport,
+) -> pd.DataFrame:
+    boot_by_heartbeat = pd.Series(boot_number, index=heartbeats["heartbeat_id"].to_numpy())
+    in_current_boot = boot_events["boot_offset"] == 0
+    attached = boot_events[in_current_boot].copy()
+    attached["boot_number"] = boot_by_heartbeat.reindex(
+        attached["first_heartbeat_id"].to_numpy()).to_numpy()
+    repeated = attached["boot_number"].duplicated(keep="first")
+    report.add("boot_event_repeated", attached.loc[repeated, "first_heartbeat_id"])
+    attached = attached[~repeated].set_index("boot_number")
+
+    boots = from_heartbeats.copy()
+    matched = boots.index.isin(attached.index)
+    hits = attached.reindex(boots.index[matched])
+    boots.loc[matched, "reboot_reason"] = hits["reboot_reason"].to_numpy()
+    boots.loc[matched, "reset_reason"] = (
+        boots.loc[matched, "reset_reason"].fillna(hits["d0"]).to_numpy()
+    )
+    boots.loc[matched, "source"] = "heartbeat+event"
+
+    only_events = _event_only_boots(boot_events[~in_current_boot], events, heartbeats)
+    only_events = _drop_inside_observed(only_events, boots, report)
+    return pd.concat([boots, only_events], ignore_index=True)
+
+
+def _event_only_boots(
+    boot_events: pd.DataFrame, events: pd.DataFrame, heartbeats: pd.DataFrame
+) -> pd.DataFrame:
+    """Boots seen only as EVT_BOOT events of earlier boots in a heartbeat's list."""
+    key = ["device_id", "first_heartbeat_id", "boot_offset"]
+    longest_up = events.groupby(key, sort=False)["up"].max()
+    duration = longest_up.reindex(pd.MultiIndex.from_frame(boot_events[key])).to_numpy()
+    version = heartbeats.set_index("heartbeat_id")["firmware_version"]
+
+    boots = pd.DataFrame({
+        "device_id": boot_events["device_id"].to_numpy(),
+        "boot_time": boot_events["event_time"].to_numpy(),
+        "firmware_version": version.reindex(boot_events["first_heartbeat_id"]).to_numpy(),
+        "reset_reason": pd.array(boot_events["d0"].to_numpy(), dtype="Int64"),
+        "reboot_reason": pd.array(boot_events["reboot_reason"].to_numpy(), dtype="Int64"),
+        "duration_s": pd.array(duration, dtype="Float64").astype("float64"),
+        "heartbeats": np.zeros(len(boot_events), dtype=np.int64),
+        "first_heartbeat_id": pd.array([pd.NA] * len(boot_events), dtype="Int64"),
+        "last_heap_min_free": pd.array([pd.NA] * len(boot_events), dtype="Int64"),
+        "source": "event",
+    })
+    boots["boot_time"] = pd.to_datetime(boots["boot_time"], utc=True)
+    boots["last_seen"] = boots["boot_time"] + pd.to_timedelta(boots["duration_s"], unit="s")
+    return boots
+
+
+def _drop_inside_observed(
+    only_events: pd.DataFrame, boots: pd.DataFrame, report: DataQualityReport
+) -> pd.DataFrame:
+    """Drop event-only boots that fall inside a boot the heartbeats watched continuously.
+
+    A device that kept sending heartbeats with growing uptime cannot have booted in between,
+    so such an event is a repeat that the list alignment missed; it is counted, not used.
+    """
+    if only_events.empty or boots.empty:
+        return only_events
+    spans = boots[["device_id", "boot_time", "last_seen", "first_heartbeat_id"]]
+    merged = only_events.reset_index().merge(spans, on="device_id", suffixes=("", "_observed"))
+    slack = pd.Timedelta(seconds=CLOCK_SLACK_S)
+    inside = (merged["boot_time"] > merged["boot_time_observed"] + slack) & (
+        merged["boot_time"] < merged["last_seen_observed"] - slack
+    )
+    dropped = merged.loc[inside, "index"].unique()
+    report.add("boot_event_inside_boot", merged.loc[inside, "first_heartbeat_id_observed"],
+               count=len(dropped))
+    return only_events.drop(index=dropped)
+
+
+def assign_causes(boots: pd.DataFrame) -> pd.Series:
+    """Apply the reboot cause rule to boots sorted by device and time.
+
+    The firmware reboot reason logged in the previous boot wins; otherwise a firmware
+    version change with reset reason ESP_RST_SW (3) or none is an ``ota_update``; otherwise
+    the reset reason decides; a boot without a reset reason is ``no_diagnostics``.
+    """
+    reboot_cause = boots["reboot_reason"].map(codes.CAUSE_BY_REBOOT_REASON)
+    reset = boots["reset_reason"]
+    reset_cause = reset.map(codes.CAUSE_BY_RESET_REASON).astype(object)
+    reset_cause = reset_cause.where(reset.isna() | reset_cause.notna(), "unknown")
+    reset_cause = reset_cause.where(reset.notna(), "no_diagnostics")
+
+    same_device = boots["device_id"].eq(boots["device_id"].shift())
+    version = boots["firmware_version"]
+    previous_version = version.shift()
+    changed = same_device & version.notna() & previous_version.notna() & (
+        version != previous_version
+    )
+    ota_by_version = changed & (reset.isna() | (reset == 3)).fillna(True)
+
+    cause = reset_cause.where(~ota_by_version, "ota_update")
+    return reboot_cause.where(reboot_cause.notna(), cause).astype(object)
+
+
+def mark_boot_loops(
+    boots: pd.DataFrame,
+    *,
+    window: pd.Timedelta = BOOT_LOOP_WINDOW,
+    min_boots: int = BOOT_LOOP_MIN_BOOTS,
+) -> pd.Series:
+    """Flag boots that belong to a boot loop: `min_boots` or more boots of one device
+    within `window`. `boots` must be sorted by device and time."""
+    if boots.empty:
+        return pd.Series(False, index=boots.index)
+    device_code, _ = pd.factorize(boots["device_id"])
+    seconds = boots["boot_time"].to_numpy(dtype="datetime64[ns]").astype(np.int64) // 10**9
+    # Offsetting each device by far more than any time span keeps windows inside one device.
+    key = seconds + device_code.astype(np.int64) * 10**11
+    window_end = np.searchsorted(key, key + int(window.total_seconds()), side="right")
+    starts_loop = (window_end - np.arange(len(key))) >= min_boots
+
+    coverage = np.zeros(len(key) + 1, dtype=np.int64)
+    np.add.at(coverage, np.flatnonzero(starts_loop), 1)
+    np.add.at(coverage, window_end[starts_loop], -1)
+    return pd.Series(np.cumsum(coverage)[:-1] > 0, index=boots.index)

@@ -1,0 +1,196 @@
+"""Expand the ``recent_events`` ring buffers of heartbeats into one table of events.
+
+Each event appears once, although the ring buffer repeats it across heartbeats (see
+`analysis.event_alignment`). Its time comes from ``ts`` when that is plausible: after
+2020-01-01 and not after the heartbeat that carried it. Otherwise it is estimated from
+uptime: events of the carrying heartbeat's current boot lie at ``received_at - uptime +
+up``, and events of earlier boots in the same list are placed back from the start of the
+boot that followed them.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from analysis import codes
+from analysis.errors import DataQualityWarning
+from analysis.event_alignment import align_lists
+from analysis.event_decoding import add_decoded_columns
+from analysis.event_parsing import RING_BUFFER_SIZE, parse_event_lists
+from analysis.quality import DataQualityReport
+
+logger = logging.getLogger(__name__)
+
+# A ts before this is a clock that NTP has not set yet.
+EARLIEST_PLAUSIBLE_TS = int(pd.Timestamp("2020-01-01", tz="UTC").timestamp())
+
+TIME_FROM_TS = "ts"
+TIME_ESTIMATED_UNSYNCED = "estimated_unsynced"
+TIME_ESTIMATED_INVALID = "estimated_invalid"
+
+EVENT_COLUMNS = (
+    "device_id", "sequence", "tag", "tag_name", "d0", "d1", "ts", "up", "event_time",
+    "time_source", "detail", "reason_name", "disconnect_family", "rssi_dbm", "rssi_valid",
+    "http_status", "errno", "first_heartbeat_id", "heartbeat_count", "boot_offset",
+)
+
+
+def expand_events(
+    heartbeats: pd.DataFrame, *, quality: DataQualityReport | None = None
+) -> pd.DataFrame:
+    """Return one row per distinct device event found in the heartbeats' ring buffers.
+
+    Parameters
+    ----------
+    heartbeats : DataFrame
+        From `load_heartbeats`: sorted by device and time, with ``heartbeat_id``,
+        ``device_id``, ``received_at``, ``uptime_s`` and ``recent_events``.
+    quality : DataQualityReport, optional
+        Receives malformed lists, bad elements, unsynced and invalid event times, and
+        heartbeat pairs where events may have been lost to a buffer overflow. Without one,
+        a `DataQualityWarning` summarises them.
+
+    Returns
+    -------
+    DataFrame
+        Columns `EVENT_COLUMNS`, in device order and then in the order the firmware logged
+        them. ``sequence`` numbers a device's events from 0; ``heartbeat_count`` is how many
+        consecutive heartbeats carried the event; ``boot_offset`` is 0 for an event of the
+        boot that sent ``first_heartbeat_id`` and n for one of the n-th boot before it.
+
+    Examples
+    --------
+    >>> from analysis import load_heartbeats
+    >>> from analysis.sample import ensure_sample_database
+    >>> events = expand_events(load_heartbeats(ensure_sample_database(), devices=["dc-0001"]))
+    >>> bool(events.groupby("device_id")["sequence"].is_monotonic_increasing.all())
+    True
+    """
+    report = quality if quality is not None else DataQualityReport()
+    heartbeats = heartbeats.reset_index(drop=True)
+    parsed = parse_event_lists(
+        heartbeats["recent_events"].to_numpy(dtype=object),
+        heartbeats["heartbeat_id"].to_numpy(),
+        report,
+    )
+    device_codes, _ = pd.factorize(heartbeats["device_id"])
+    alignment = align_lists(parsed.row, parsed.values, device_codes, parsed.has_list)
+    _report_possible_loss(heartbeats, parsed.lengths, alignment, report)
+
+    event_seconds, boot_offset = _estimate_times(heartbeats, parsed.row, parsed.values)
+    events = _new_events_frame(heartbeats, parsed, alignment, event_seconds, boot_offset)
+    events = _assign_times(events, heartbeats, parsed.row[alignment.is_new], report)
+    events = add_decoded_columns(events, report)
+    logger.info("expanded %d distinct events from %d heartbeats", len(events), len(heartbeats))
+
+    if quality is None and report:
+        warnings.warn(f"data-quality problems in recent_events: {report!r}",
+                      DataQualityWarning, stacklevel=2)
+    return events[list(EVENT_COLUMNS)]
+
+
+def _estimate_times(
+    heartbeats: pd.DataFrame, row: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Estimate every parsed event's time, in unix seconds, from uptime and ``up``."""
+    if len(row) == 0:
+        return np.zeros(0), np.zeros(0, dtype=np.int64)
+    up = values[:, 4].astype(np.float64)
+    is_boot = values[:, 0] == codes.EVT_BOOT
+
+    # boot_offset: how many EVT_BOOT follow the event in its own list.
+    boots_through = np.cumsum(is_boot)
+    row_start = np.searchsorted(row, row, side="left")
+    row_end = np.searchsorted(row, row, side="right") - 1
+    boots_before_row = boots_through[row_start] - is_boot[row_start]
+    boot_offset = (boots_through[row_end] - boots_before_row) - (
+        boots_through - boots_before_row
+    )
+
+    # Each boot's span in a list is one contiguous run of equal (row, boot_offset).
+    run_start = np.flatnonzero(np.r_[True, (row[1:] != row[:-1]) | (boot_offset[1:] !=
+                                                                   boot_offset[:-1])])
+    run_of = np.repeat(np.arange(len(run_start)), np.diff(np.r_[run_start, len(row)]))
+    run_max_up = np.maximum.reduceat(up, run_start)
+
+    # The current boot started at received_at - uptime; each earlier boot is taken to end
+    # where the next one starts, so its start is that minus its largest "up".
+    received = heartbeats["received_at"].to_numpy(dtype="datetime64[ns]").astype(np.int64) / 1e9
+    uptime = heartbeats["uptime_s"].to_numpy(dtype="float64", na_value=np.nan)
+    run_row = row[run_start]
+    run_offset = boot_offset[run_start]
+    current_start = received[run_row] - uptime[run_row]
+    missing_uptime = np.isnan(current_start)
+    current_start[missing_uptime] = received[run_row][missing_uptime] - run_max_up[missing_uptime]
+
+    shift = np.where(run_offset > 0, run_max_up, 0.0)
+    # Runs of a row are ordered oldest boot first, so a reverse cumulative sum within the row
+    # adds up the spans of every boot from this one to the current one.
+    reverse_cum = np.cumsum(shift[::-1])[::-1]
+    row_last_run = np.searchsorted(run_row, run_row, side="right") - 1
+    span_to_current = reverse_cum - reverse_cum[row_last_run] + shift[row_last_run]
+    run_boot_start = current_start - span_to_current
+    return run_boot_start[run_of] + up, boot_offset
+
+
+def _new_events_frame(heartbeats, parsed, alignment, event_seconds, boot_offset) -> pd.DataFrame:
+    new = alignment.is_new
+    rows = parsed.row[new]
+    values = parsed.values[new]
+    new_index = np.cumsum(new) - 1
+    counts = np.bincount(new_index[alignment.root], minlength=int(new.sum()))
+
+    events = pd.DataFrame({
+        "device_id": heartbeats["device_id"].to_numpy(dtype=object)[rows],
+        "tag": pd.array(values[:, 0], dtype="Int64"),
+        "d0": pd.array(values[:, 1], dtype="Int64"),
+        "d1": pd.array(values[:, 2], dtype="Int64"),
+        "ts": pd.array(values[:, 3], dtype="Int64"),
+        "up": pd.array(values[:, 4], dtype="Int64"),
+        "estimated_seconds": event_seconds[new] if len(event_seconds) else [],
+        "first_heartbeat_id": pd.array(heartbeats["heartbeat_id"].to_numpy()[rows],
+                                       dtype="Int64"),
+        "heartbeat_count": counts.astype(np.int64),
+        "boot_offset": boot_offset[new].astype(np.int64) if len(boot_offset) else [],
+    })
+    events["sequence"] = events.groupby("device_id", sort=False).cumcount().astype(np.int64)
+    return events
+
+
+def _assign_times(
+    events: pd.DataFrame, heartbeats: pd.DataFrame, rows: np.ndarray, report: DataQualityReport
+) -> pd.DataFrame:
+    received = heartbeats["received_at"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    carried_at = received[rows] / 1e9 if len(rows) else np.zeros(0)
+    ts = events["ts"].to_numpy(dtype="float64", na_value=np.nan)
+
+    unsynced = ts < EARLIEST_PLAUSIBLE_TS
+    invalid = ~unsynced & (ts > carried_at)
+    seconds = np.where(unsynced | invalid, events["estimated_seconds"].to_numpy(), ts)
+
+    events["event_time"] = pd.to_datetime(np.round(seconds * 1000), unit="ms", utc=True)
+    events["event_time"] = events["event_time"].dt.as_unit("ns")
+    source = np.full(len(events), TIME_FROM_TS, dtype=object)
+    source[unsynced] = TIME_ESTIMATED_UNSYNCED
+    source[invalid] = TIME_ESTIMATED_INVALID
+    events["time_source"] = source
+
+    report.add("event_time_unsynced", events.loc[unsynced, "first_heartbeat_id"])
+    report.add("event_time_invalid", events.loc[invalid, "first_heartbeat_id"])
+    return events.drop(columns="estimated_seconds")
+
+
+def _report_possible_loss(heartbeats, lengths, alignment, report: DataQualityReport) -> None:
+    # With no overlap and a full buffer, events logged between the two heartbeats may have
+    # been pushed out before either was sent; they cannot be recovered.
+    previous = alignment.previous
+    has_previous = previous >= 0
+    prev_len = np.where(has_previous, lengths[np.maximum(previous, 0)], 0)
+    possible = has_previous & (prev_len > 0) & (alignment.overlap == 0) & (
+        lengths >= RING_BUFFER_SIZE
+    )
+    report.add("events_possibly_lost", heartbeats["heartbeat_id"].to_numpy()[possible])

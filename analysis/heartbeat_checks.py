@@ -1,0 +1,104 @@
+"""Data-quality checks on loaded heartbeats.
+
+Each check records its anomaly in the data-quality report with example heartbeat ids. Only
+impossible values are changed (a negative uptime becomes missing); everything else stays as
+stored so that the report and the analysis see the same rows.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis import codes
+from analysis.quality import DataQualityReport
+
+# A heartbeat more than this far ahead of the wall clock is in the future, not clock skew.
+FUTURE_TOLERANCE = pd.Timedelta(minutes=5)
+
+
+def check_heartbeats(
+    heartbeats: pd.DataFrame,
+    report: DataQualityReport,
+    *,
+    now: pd.Timestamp | None = None,
+) -> None:
+    """Record anomalies of `heartbeats` in `report`, setting negative uptimes to missing.
+
+    Parameters
+    ----------
+    heartbeats : DataFrame
+        As built by `load_heartbeats`, sorted by device and time.
+    report : DataQualityReport
+        Receives one entry per kind of anomaly found.
+    now : Timestamp, optional
+        Reference for "in the future"; the current UTC time by default.
+    """
+    ids = heartbeats["heartbeat_id"]
+    now = now if now is not None else pd.Timestamp.now(tz="UTC")
+
+    report.add("received_at_future", ids[heartbeats["received_at"] > now + FUTURE_TOLERANCE])
+    negative_uptime = heartbeats["uptime_s"] < 0
+    report.add("uptime_negative", ids[negative_uptime.fillna(False)])
+    heartbeats.loc[negative_uptime.fillna(False), "uptime_s"] = pd.NA
+
+    _check_heap(heartbeats, report)
+    _check_codes(heartbeats, report)
+    _check_order(heartbeats, report)
+    _check_device_ids(heartbeats, report)
+
+
+def _check_heap(heartbeats: pd.DataFrame, report: DataQualityReport) -> None:
+    ids = heartbeats["heartbeat_id"]
+    negative = (heartbeats["heap_free"] < 0) | (heartbeats["heap_min_free"] < 0)
+    report.add("heap_negative", ids[negative.fillna(False)])
+    above = heartbeats["heap_min_free"] > heartbeats["heap_free"]
+    report.add("heap_min_above_heap_free", ids[above.fillna(False)])
+
+
+def _check_codes(heartbeats: pd.DataFrame, report: DataQualityReport) -> None:
+    ids = heartbeats["heartbeat_id"]
+    unknown_reset = ~codes.is_known(heartbeats["reset_reason"], codes.RESET_REASONS)
+    if unknown_reset.any():
+        values = sorted(heartbeats.loc[unknown_reset, "reset_reason"].unique().tolist())
+        report.add("unknown_reset_reason", ids[unknown_reset],
+                   detail=f"unrecognised codes {values}")
+
+    disconnect_table = {**codes.WIFI_REASONS, codes.SILENT_DEATH: codes.WIFI_SILENT_DEATH_NAME}
+    unknown_disconnect = ~codes.is_known(heartbeats["last_disconnect_code"], disconnect_table)
+    if unknown_disconnect.any():
+        codes_seen = heartbeats.loc[unknown_disconnect, "last_disconnect_code"]
+        values = sorted(codes_seen.unique().tolist())
+        report.add("unknown_disconnect_code", ids[unknown_disconnect],
+                   detail=f"unrecognised codes {values}")
+
+
+def _check_order(heartbeats: pd.DataFrame, report: DataQualityReport) -> None:
+    ids = heartbeats["heartbeat_id"]
+    same_device = heartbeats["device_id"].eq(heartbeats["device_id"].shift())
+    same_time = heartbeats["received_at"].eq(heartbeats["received_at"].shift())
+    report.add("duplicate_heartbeat", ids[same_device & same_time])
+
+    # Rows are sorted by time, so an id lower than its predecessor's was stored out of order.
+    id_went_back = heartbeats["heartbeat_id"] < heartbeats["heartbeat_id"].shift()
+    report.add("heartbeat_out_of_order", ids[same_device & id_went_back.fillna(False)])
+
+
+def _check_device_ids(heartbeats: pd.DataFrame, report: DataQualityReport) -> None:
+    ids = heartbeats["heartbeat_id"]
+    device = heartbeats["device_id"]
+    missing = device.isna() | (device.astype(str).str.strip() == "")
+    report.add("device_id_missing", ids[missing])
+
+    text = device[~missing].astype(str)
+    stray = text != text.str.strip()
+    if stray.any():
+        report.add("device_id_whitespace", ids[~missing][stray],
+                   detail=f"ids such as {sorted(text[stray].unique().tolist())[:3]!r}")
+
+    distinct = pd.Series(text.unique())
+    folded = distinct.str.strip().str.lower()
+    variants = distinct[folded.duplicated(keep=False)]
+    if len(variants):
+        rows = text.isin(set(variants))
+        report.add("device_id_case_variant", ids[~missing][rows],
+                   detail=f"ids such as {sorted(variants.tolist())[:4]!r}")

@@ -1,0 +1,313 @@
+"""Load heartbeats from the server's SQLite table into a typed DataFrame.
+
+Times are converted in SQL with SQLite's own date functions, which accept ISO-8601 text
+with or without an offset (no offset means UTC) and, here, unix seconds; filters on time
+and device run in SQL. Integer columns are read through ``typeof()`` so a text value in an
+INTEGER column (SQLite allows it) becomes missing and is counted, never turned into 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from analysis import codes
+from analysis.database import (
+    DIAGNOSTIC_COLUMNS,
+    HeartbeatSchema,
+    database_label,
+    discover_schema,
+    open_database,
+)
+from analysis.errors import DataQualityWarning, InvalidInputError
+from analysis.heartbeat_checks import check_heartbeats
+from analysis.quality import DataQualityReport
+
+logger = logging.getLogger(__name__)
+
+INTEGER_COLUMNS = (
+    "uptime_s", "reset_reason", "heap_free", "heap_min_free", "last_disconnect_code",
+)
+HEARTBEAT_COLUMNS = (
+    "heartbeat_id", "device_id", "received_at", "uptime_s", "firmware_version",
+    "reset_reason", "heap_free", "heap_min_free", "last_disconnect_code", "recent_events",
+    "has_diagnostics", "reset_reason_name", "disconnect_reason_name", "disconnect_family",
+)
+UNIX_EPOCH_JULIAN_DAY = 2440587.5
+SECONDS_PER_DAY = 86400.0
+
+
+def load_heartbeats(
+    db: str | Path,
+    *,
+    table: str = "heartbeats",
+    start: object = None,
+    end: object = None,
+    devices: Iterable[str] | None = None,
+    columns: Mapping[str, str] | None = None,
+    quality: DataQualityReport | None = None,
+) -> pd.DataFrame:
+    """Load one typed row per stored heartbeat.
+
+    Parameters
+    ----------
+    db : str or Path
+        SQLite file path or ``sqlite:///`` URL, opened read-only.
+    table : str, default "heartbeats"
+        Heartbeat table; validated against the schema and quoted, never pasted into SQL.
+    start, end : str, datetime or Timestamp, optional
+        Keep heartbeats received at or after `start` and before `end` (UTC when no zone).
+    devices : iterable of str, optional
+        Keep only these device ids.
+    columns : mapping of str to str, optional
+        ``{logical name: stored name}`` for columns whose names the loader does not know,
+        for example ``{"received_at": "server_time"}``.
+    quality : DataQualityReport, optional
+        Report that receives the anomalies found. Without one, a `DataQualityWarning`
+        summarises them.
+
+    Returns
+    -------
+    DataFrame
+        Columns `HEARTBEAT_COLUMNS`, sorted by device and time. ``received_at`` is
+        ``datetime64[ns, UTC]``; integer columns are nullable ``Int64``; decoded name
+        columns sit beside the codes. Heartbeats whose time cannot be parsed are left out
+        and counted as ``received_at_unparsable``.
+
+    Examples
+    --------
+    >>> from analysis.sample import ensure_sample_database
+    >>> heartbeats = load_heartbeats(ensure_sample_database(), devices=["dc-0001"])
+    >>> heartbeats["reset_reason"].dtype
+    Int64Dtype()
+    """
+    report = quality if quality is not None else DataQualityReport()
+    engine = open_database(db)
+    label = database_label(db)
+    try:
+        schema = discover_schema(engine, table, columns, database=label)
+        _report_missing_diagnostics(schema, report)
+        statement = _select_statement(schema, _to_utc(start, "start"), _to_utc(end, "end"),
+                                      devices)
+        with engine.connect() as connection:
+            result = connection.execute(statement)
+            names = list(result.keys())
+            rows = result.fetchall()
+    finally:
+        engine.dispose()
+
+    logger.info("loaded %d heartbeats from %s table %s", len(rows), label, schema.table)
+    raw = pd.DataFrame.from_records(rows, columns=names)
+    heartbeats = _build_frame(raw, report)
+    heartbeats = _clip_window(heartbeats, _to_utc(start, "start"), _to_utc(end, "end"))
+    check_heartbeats(heartbeats, report)
+
+    if quality is None and report:
+        warnings.warn(
+            f"data-quality problems in {label}: {report!r}; pass quality=DataQualityReport() "
+            "or use load_fleet to see them with example heartbeat ids",
+            DataQualityWarning,
+            stacklevel=2,
+        )
+    return heartbeats
+
+
+def _report_missing_diagnostics(schema: HeartbeatSchema, report: DataQualityReport) -> None:
+    missing = schema.missing_diagnostics
+    if not missing:
+        return
+    detail = f"missing columns: {', '.join(missing)}; loaded as missing values"
+    report.add("diagnostic_columns_missing", count=1, detail=detail)
+    warnings.warn(
+        f"table {schema.table!r} has no {', '.join(missing)} column(s), as a database from "
+        "before the diagnostics migration; those values load as missing",
+        DataQualityWarning,
+        stacklevel=3,
+    )
+
+
+def _select_statement(
+    schema: HeartbeatSchema,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+    devices: Iterable[str] | None,
+) -> sa.Select:
+    stored = {k: v for k, v in schema.columns.items() if v is not None}
+    table = sa.table(schema.table, *(sa.column(name) for name in stored.values()))
+
+    def col(logical: str) -> sa.ColumnElement:
+        if logical == "heartbeat_id" and stored.get(logical, "").lower() == "rowid":
+            return sa.literal_column("rowid")
+        return table.c[stored[logical]]
+
+    heartbeat_id = col("heartbeat_id") if "heartbeat_id" in stored else sa.literal_column(
+        "rowid"
+    )
+    julian = _julian_day(col("received_at"))
+    selected = [
+        heartbeat_id.label("heartbeat_id"),
+        col("device_id").label("device_id"),
+        julian.label("received_jd"),
+        sa.cast(col("received_at"), sa.Text).label("received_raw"),
+        _text_or_null(stored, col, "firmware_version"),
+        _text_or_null(stored, col, "recent_events"),
+    ]
+    for logical in INTEGER_COLUMNS:
+        selected.extend(_integer_columns(stored, col, logical))
+
+    # The SQL filter keeps a one-second margin because julianday() is a double; the exact
+    # bounds are applied to the parsed times in _clip_window.
+    statement = sa.select(*selected)
+    if start is not None:
+        lower = _to_julian(start) - 1 / SECONDS_PER_DAY
+        statement = statement.where(sa.or_(julian >= lower, julian.is_(None)))
+    if end is not None:
+        upper = _to_julian(end) + 1 / SECONDS_PER_DAY
+        statement = statement.where(sa.or_(julian < upper, julian.is_(None)))
+    if devices is not None:
+        device_list = _device_list(devices)
+        statement = statement.where(col("device_id").in_(device_list))
+    return statement
+
+
+def _julian_day(column: sa.ColumnElement) -> sa.ColumnElement:
+    # Numbers, and text made only of digits, are unix seconds; other text goes to SQLite's
+    # julianday(), which understands ISO-8601 with "T" or space and a "Z"/"+HH:MM" offset.
+    kind = sa.func.typeof(column)
+    digits_only = sa.and_(kind == "text", sa.not_(column.op("GLOB")("*[^0-9]*")),
+                          column != "")
+    from_unix = sa.cast(column, sa.Float) / SECONDS_PER_DAY + UNIX_EPOCH_JULIAN_DAY
+    return sa.case(
+        (kind.in_(["integer", "real"]), from_unix),
+        (digits_only, from_unix),
+        (kind == "text", sa.func.julianday(column)),
+        else_=None,
+    )
+
+
+def _integer_columns(stored: dict, col, logical: str) -> list[sa.ColumnElement]:
+    if logical not in stored:
+        return [sa.null().label(logical), sa.null().label(f"{logical}__raw")]
+
+    column = col(logical)
+    kind = sa.func.typeof(column)
+    is_whole_real = sa.and_(kind == "real", column == sa.cast(column, sa.Integer))
+    value = sa.case(
+        (kind == "integer", column),
+        (is_whole_real, sa.cast(column, sa.Integer)),
+        else_=None,
+    )
+    # The raw text of values that are neither NULL nor a whole number, for the report.
+    invalid_raw = sa.case(
+        (sa.or_(kind == "integer", kind == "null", is_whole_real), None),
+        else_=sa.cast(column, sa.Text),
+    )
+    return [value.label(logical), invalid_raw.label(f"{logical}__raw")]
+
+
+def _text_or_null(stored: dict, col, logical: str) -> sa.ColumnElement:
+    if logical not in stored:
+        return sa.null().label(logical)
+    return sa.cast(col(logical), sa.Text).label(logical)
+
+
+def _build_frame(raw: pd.DataFrame, report: DataQualityReport) -> pd.DataFrame:
+    frame = pd.DataFrame(index=raw.index)
+    frame["heartbeat_id"] = pd.array(raw["heartbeat_id"], dtype="Int64")
+    frame["device_id"] = raw["device_id"].astype(object)
+    frame["received_at"] = _julian_to_timestamp(raw["received_jd"])
+    for logical in INTEGER_COLUMNS:
+        frame[logical] = pd.array(raw[logical].astype(object), dtype="Int64")
+        _report_invalid_integers(raw, logical, report)
+    frame["firmware_version"] = raw["firmware_version"].astype(object)
+    frame["recent_events"] = raw["recent_events"].astype(object)
+
+    unparsable = frame["received_at"].isna()
+    if unparsable.any():
+        examples = raw.loc[unparsable, "received_raw"].dropna().astype(str).unique()[:3]
+        report.add("received_at_unparsable", frame.loc[unparsable, "heartbeat_id"],
+                   detail=f"values such as {list(examples)}; heartbeats left out")
+        frame = frame[~unparsable]
+
+    frame = frame[["heartbeat_id", "device_id", "received_at", "uptime_s",
+                   "firmware_version", "reset_reason", "heap_free", "heap_min_free",
+                   "last_disconnect_code", "recent_events"]]
+    frame = frame.sort_values(["device_id", "received_at", "heartbeat_id"], kind="stable")
+    return _add_decoded_columns(frame.reset_index(drop=True))
+
+
+def _clip_window(
+    frame: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | None
+) -> pd.DataFrame:
+    keep = pd.Series(True, index=frame.index)
+    if start is not None:
+        keep &= frame["received_at"] >= start
+    if end is not None:
+        keep &= frame["received_at"] < end
+    return frame if keep.all() else frame[keep].reset_index(drop=True)
+
+
+def _report_invalid_integers(raw: pd.DataFrame, logical: str, report: DataQualityReport) -> None:
+    invalid = raw[f"{logical}__raw"].notna()
+    if not invalid.any():
+        return
+    values = raw.loc[invalid, f"{logical}__raw"].astype(str).unique()[:3]
+    stored = "uptime" if logical == "uptime_s" else logical
+    report.add("integer_not_numeric", raw.loc[invalid, "heartbeat_id"],
+               detail=f"{stored}: {', '.join(repr(v) for v in values)}")
+
+
+def _add_decoded_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    diagnostics = [c for c in DIAGNOSTIC_COLUMNS if c in frame]
+    frame["has_diagnostics"] = frame[diagnostics].notna().any(axis=1)
+    frame["reset_reason_name"] = codes.decode(frame["reset_reason"], codes.RESET_REASONS)
+    frame["disconnect_reason_name"] = codes.decode_disconnect_reason(
+        frame["last_disconnect_code"]
+    )
+    frame["disconnect_family"] = codes.disconnect_family(frame["last_disconnect_code"])
+    return frame
+
+
+def _julian_to_timestamp(julian: pd.Series) -> pd.Series:
+    seconds = (pd.to_numeric(julian, errors="coerce") - UNIX_EPOCH_JULIAN_DAY) * SECONDS_PER_DAY
+    # julianday() is a double: round to milliseconds to drop its representation error.
+    milliseconds = np.round(seconds.to_numpy(dtype="float64") * 1000.0)
+    out_of_range = ~np.isfinite(milliseconds) | (np.abs(milliseconds) > 9.2e15)
+    milliseconds[out_of_range] = np.nan
+    return pd.to_datetime(milliseconds, unit="ms", utc=True).as_unit("ns").to_series(
+        index=julian.index
+    )
+
+
+def _to_utc(value: object, name: str) -> pd.Timestamp | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as err:
+        raise InvalidInputError(
+            f"invalid {name} {value!r}: expected an ISO-8601 date or time such as 2026-05-01 "
+            "or 2026-05-01T10:00:00Z"
+        ) from err
+    if pd.isna(stamp):
+        raise InvalidInputError(f"invalid {name} {value!r}: expected a date or time")
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _to_julian(stamp: pd.Timestamp) -> float:
+    return stamp.timestamp() / SECONDS_PER_DAY + UNIX_EPOCH_JULIAN_DAY
+
+
+def _device_list(devices: Iterable[str]) -> list[str]:
+    if isinstance(devices, str):
+        return [devices]
+    device_list = [str(device) for device in devices]
+    if not device_list:
+        raise InvalidInputError("devices= is empty; pass None to load every device")
+    return device_list
