@@ -60,7 +60,11 @@ def fingerprint(values: np.ndarray) -> np.ndarray:
 
 
 def align_lists(
-    row: np.ndarray, values: np.ndarray, device_codes: np.ndarray, has_list: np.ndarray
+    row: np.ndarray,
+    values: np.ndarray,
+    device_codes: np.ndarray,
+    has_list: np.ndarray,
+    max_overlap: np.ndarray | None = None,
 ) -> Alignment:
     """Align each heartbeat's events with the previous list of the same device.
 
@@ -75,6 +79,10 @@ def align_lists(
     has_list : ndarray of bool
         Per heartbeat, True when it carried a parseable list. Heartbeats without one are
         skipped, so the next list aligns with the last list that was read.
+    max_overlap : ndarray of int, optional
+        Per heartbeat, the longest overlap allowed. A heartbeat that starts a new boot
+        cannot repeat its own boot's EVT_BOOT, so a wiped buffer that happens to look like
+        the previous one is still read as new events.
 
     Returns
     -------
@@ -86,7 +94,8 @@ def align_lists(
     previous = _previous_list_rows(device_codes, has_list)
 
     keys = fingerprint(values) if len(values) else np.zeros(0, dtype=np.uint64)
-    overlap = _overlaps(keys, row, offsets, lengths, previous)
+    limit = lengths if max_overlap is None else np.minimum(lengths, max_overlap)
+    overlap = _overlaps(keys, offsets, lengths, limit, previous)
     root, is_new = _first_appearances(row, offsets, lengths, previous, overlap)
     return Alignment(overlap=overlap, previous=previous, root=root, is_new=is_new)
 
@@ -103,15 +112,15 @@ def _previous_list_rows(device_codes: np.ndarray, has_list: np.ndarray) -> np.nd
 
 def _overlaps(
     keys: np.ndarray,
-    row: np.ndarray,
     offsets: np.ndarray,
     lengths: np.ndarray,
+    current_limit: np.ndarray,
     previous: np.ndarray,
 ) -> np.ndarray:
     overlap = np.zeros(len(lengths), dtype=np.int64)
     has_previous = previous >= 0
     prev_len = np.where(has_previous, lengths[np.maximum(previous, 0)], 0)
-    limit = np.minimum(prev_len, lengths)
+    limit = np.minimum(prev_len, current_limit)
     unresolved = has_previous & (limit > 0)
     if not unresolved.any():
         return overlap

@@ -8,7 +8,10 @@ import pandas as pd
 from analysis import codes
 from analysis.quality import DataQualityReport
 
-HTTP_STATUS_RANGE = (100, 599)
+# EVT_HTTP_FAIL d1 holds an HTTP status or an errno. A 1xx status is never a final
+# response, while common lwIP/newlib errno values overlap that range (ECONNRESET 104,
+# ECONNREFUSED 111, EHOSTUNREACH 113), so only 200-599 is read as a status.
+HTTP_STATUS_RANGE = (200, 599)
 RSSI_SENTINELS = (0, -127)
 
 

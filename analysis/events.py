@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import codes
+from analysis.boots import heartbeat_boot_numbers
 from analysis.errors import DataQualityWarning
 from analysis.event_alignment import align_lists
 from analysis.event_decoding import add_decoded_columns
@@ -78,7 +79,9 @@ def expand_events(
         report,
     )
     device_codes, _ = pd.factorize(heartbeats["device_id"])
-    alignment = align_lists(parsed.row, parsed.values, device_codes, parsed.has_list)
+    max_overlap = _overlap_limits(heartbeats, parsed.row, parsed.values)
+    alignment = align_lists(parsed.row, parsed.values, device_codes, parsed.has_list,
+                            max_overlap)
     _report_possible_loss(heartbeats, parsed.lengths, alignment, report)
 
     event_seconds, boot_offset = _estimate_times(heartbeats, parsed.row, parsed.values)
@@ -91,6 +94,28 @@ def expand_events(
         warnings.warn(f"data-quality problems in recent_events: {report!r}",
                       DataQualityWarning, stacklevel=2)
     return events[list(EVENT_COLUMNS)]
+
+
+def _overlap_limits(heartbeats: pd.DataFrame, row: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per heartbeat, how many leading events may repeat the previous list.
+
+    When uptime shows that a heartbeat starts a new boot, its boot's EVT_BOOT (the last one
+    in its list) and everything after it were logged since the previous heartbeat.
+    """
+    n_rows = len(heartbeats)
+    limits = np.full(n_rows, np.iinfo(np.int64).max, dtype=np.int64)
+    if n_rows == 0:
+        return limits
+    boot_number = heartbeat_boot_numbers(heartbeats)
+    starts_boot = np.r_[True, boot_number[1:] != boot_number[:-1]]
+
+    offsets = np.searchsorted(row, np.arange(n_rows), side="left")
+    position = np.arange(len(row)) - offsets[row]
+    last_boot = np.full(n_rows, -1, dtype=np.int64)
+    is_boot = values[:, 0] == codes.EVT_BOOT
+    np.maximum.at(last_boot, row[is_boot], position[is_boot])
+    limits[starts_boot] = np.maximum(last_boot[starts_boot], 0)
+    return limits
 
 
 def _estimate_times(
