@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
+from analysis.event_parsing_arrow import parse_with_arrow
 from analysis.quality import DataQualityReport
 
 EVENT_FIELDS = ("t", "d0", "d1", "ts", "up")
@@ -61,13 +62,50 @@ def parse_event_lists(
     ParsedEvents
     """
     ids = np.asarray(heartbeat_ids)
+    texts = np.asarray(texts, dtype=object)
+    fast_rows, slow_rows = _split_rows(texts)
+    fast = parse_with_arrow(texts, fast_rows)
+
     collector = _Collector(len(ids))
-    for position, text in enumerate(texts):
-        if text is None or (isinstance(text, float) and text != text):
-            continue
-        collector.parse(position, text)
+    for position in np.sort(np.concatenate([slow_rows, fast.rejected_rows])):
+        collector.parse(int(position), texts[position])
+    collector.has_list[fast.parsed_rows] = True
+    oversized = fast.parsed_rows[fast.lengths > RING_BUFFER_SIZE]
+    collector.problems["recent_events_oversized"].extend(oversized.tolist())
     collector.report_to(report, ids)
-    return collector.result()
+    return _merge(fast.row, fast.values, collector.result())
+
+
+def _split_rows(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split rows into those the Arrow reader can try and those that need the exact parser.
+
+    Rows without a value are in neither. A text with a line break would split its
+    newline-delimited JSON line, so it goes to the exact parser.
+    """
+    is_text = np.fromiter((type(t) is str for t in texts), dtype=bool, count=len(texts))
+    is_missing = np.fromiter(
+        (t is None or (isinstance(t, float) and t != t) for t in texts),
+        dtype=bool, count=len(texts),
+    )
+    has_break = np.zeros(len(texts), dtype=bool)
+    if is_text.any():
+        text_rows = np.flatnonzero(is_text)
+        joined = texts[text_rows]
+        has_break[text_rows] = np.fromiter(
+            (("\n" in t) or ("\r" in t) for t in joined), dtype=bool, count=len(joined)
+        )
+    fast = is_text & ~has_break
+    return np.flatnonzero(fast), np.flatnonzero(~fast & ~is_missing)
+
+
+def _merge(row: np.ndarray, values: np.ndarray, exact: ParsedEvents) -> ParsedEvents:
+    if len(exact.row) == 0:
+        return ParsedEvents(row=row, values=values, has_list=exact.has_list)
+    all_rows = np.concatenate([row, exact.row])
+    all_values = np.concatenate([values, exact.values])
+    # A row comes wholly from one parser, so a stable sort by row keeps each list's order.
+    order = np.argsort(all_rows, kind="stable")
+    return ParsedEvents(row=all_rows[order], values=all_values[order], has_list=exact.has_list)
 
 
 class _Collector:
