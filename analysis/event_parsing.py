@@ -76,6 +76,23 @@ def parse_event_lists(
     return _merge(fast.row, fast.values, collector.result())
 
 
+def parse_event_lists_exactly(
+    texts: np.ndarray | list, heartbeat_ids: np.ndarray | list, report: DataQualityReport
+) -> ParsedEvents:
+    """Parse every heartbeat row by row with orjson; the reference for the fast path.
+
+    Same parameters and result as `parse_event_lists`, several times slower.
+    """
+    ids = np.asarray(heartbeat_ids)
+    collector = _Collector(len(ids))
+    for position, text in enumerate(texts):
+        if text is None or (isinstance(text, float) and text != text):
+            continue
+        collector.parse(position, text)
+    collector.report_to(report, ids)
+    return collector.result()
+
+
 def _split_rows(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Split rows into those the Arrow reader can try and those that need the exact parser.
 
