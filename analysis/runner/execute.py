@@ -1,0 +1,125 @@
+"""Execute one report notebook with papermill and record how it ended.
+
+A notebook that raises is not an error of the run: papermill still writes the executed
+notebook with the failing cell marked, and the outcome records the exception so the run
+index can show it while the other reports go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import papermill
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from papermill.exceptions import PapermillException, PapermillExecutionError
+
+from analysis.errors import InvalidInputError
+from analysis.runner.kernel import kernel_config
+
+logger = logging.getLogger(__name__)
+
+# Generous enough for a year of a large fleet; only there so a hung cell cannot block a
+# scheduled run for ever.
+CELL_TIMEOUT_S = 3600
+KERNEL_START_TIMEOUT_S = 120
+PARAMETER_SCALARS = (str, int, float, bool, type(None))
+# The executed notebook keeps the full traceback; run.json and the index need the gist.
+MAX_MESSAGE_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class ExecutionOutcome:
+    """How one notebook execution ended."""
+
+    succeeded: bool
+    duration_s: float
+    error_name: str = ""
+    error_message: str = ""
+
+
+def check_parameters(parameters: Mapping[str, object]) -> None:
+    """Reject parameter values that papermill would silently turn into strings.
+
+    Papermill writes a tuple as the text ``"('a', 'b')"`` and a datetime as its ``str()``,
+    so a notebook would receive a string where it expects a list or an ISO-8601 time.
+
+    Raises
+    ------
+    InvalidInputError
+        If a value is not a str, int, float, bool, None, or a list or dict of those.
+    """
+    for name, value in parameters.items():
+        if isinstance(value, list):
+            items = value
+        elif isinstance(value, dict):
+            items = list(value.values())
+        else:
+            items = [value]
+        for item in items:
+            if not isinstance(item, PARAMETER_SCALARS):
+                raise InvalidInputError(
+                    f"notebook parameter {name}={value!r}: {type(item).__name__} values cannot "
+                    "be passed to a notebook; pass lists as list, times as ISO-8601 strings"
+                )
+
+
+def execute_notebook(
+    source: Path,
+    output: Path,
+    parameters: Mapping[str, object],
+    *,
+    kernel_name: str,
+) -> ExecutionOutcome:
+    """Execute `source` into `output` with `parameters` on the kernel `kernel_name`.
+
+    Parameters
+    ----------
+    source : Path
+        The report notebook, committed without outputs.
+    output : Path
+        Where the executed notebook is written, also when a cell raises.
+    parameters : mapping
+        Values for the notebook's ``parameters`` cell; see `check_parameters`.
+    kernel_name : str
+        Kernel that overrides the one named in the notebook's metadata.
+
+    Returns
+    -------
+    ExecutionOutcome
+        Success, or the exception name and message of the cell that failed.
+    """
+    check_parameters(parameters)
+    started = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(source),
+            str(output),
+            parameters=dict(parameters),
+            kernel_name=kernel_name,
+            cwd=str(source.parent),
+            progress_bar=False,
+            start_timeout=KERNEL_START_TIMEOUT_S,
+            execution_timeout=CELL_TIMEOUT_S,
+            config=kernel_config(),
+        )
+    except PapermillExecutionError as err:
+        return ExecutionOutcome(False, _elapsed(started), err.ename, _message(err.evalue))
+    except (PapermillException, CellTimeoutError, DeadKernelError, OSError) as err:
+        # The kernel died or a cell timed out: no cell error to show, so record the reason.
+        logger.warning("report notebook %s stopped: %s: %s", source.name,
+                       type(err).__name__, err)
+        return ExecutionOutcome(False, _elapsed(started), type(err).__name__, _message(err))
+    return ExecutionOutcome(True, _elapsed(started))
+
+
+def _elapsed(started: float) -> float:
+    return round(time.perf_counter() - started, 3)
+
+
+def _message(value: object) -> str:
+    text = str(value).strip()
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 3] + "..."
