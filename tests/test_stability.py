@@ -44,7 +44,7 @@ def regular(device, first_minute, count, *, uptime0, version="1.1.0", reset=1, s
                  reset=reset) for i in range(count)]
 
 
-F02_ROWS = [
+OTA_THEN_PANIC_ROWS = [
     {"id": 1, "device_id": "dev-F", "received_at": "2026-05-01 10:00:00", "uptime": 86000,
      "firmware_version": "1.9.0", "reset_reason": 1},
     {"id": 2, "device_id": "dev-F", "received_at": "2026-05-01 10:07:00", "uptime": 45,
@@ -55,8 +55,8 @@ F02_ROWS = [
 
 
 @pytest.fixture
-def f02_fleet(heartbeat_db):
-    return load_fleet(heartbeat_db(F02_ROWS))
+def ota_fleet(heartbeat_db):
+    return load_fleet(heartbeat_db(OTA_THEN_PANIC_ROWS))
 
 
 def test_gap_with_reboot_loses_off_time(heartbeat_db):
@@ -128,8 +128,8 @@ def test_single_heartbeat_device_has_zero_hours(heartbeat_db):
     assert hours["hours"].iloc[0] == 0.0
 
 
-def test_version_split_charges_starting_heartbeat(f02_fleet):
-    hours = device_hours(f02_fleet.heartbeats, f02_fleet.boots, by="firmware_version")
+def test_version_split_charges_starting_heartbeat(ota_fleet):
+    hours = device_hours(ota_fleet.heartbeats, ota_fleet.boots, by="firmware_version")
 
     assert hours["firmware_version"].tolist() == ["1.9.0", "1.10.0"]
     assert hours["hours"].tolist() == pytest.approx([7 / 60, 2 / 60], abs=1e-12)
@@ -183,10 +183,10 @@ def test_poisson_interval_rejects_bad_confidence():
         poisson_rate_interval(1, 1.0, confidence=95)
 
 
-def test_rate_per_version_f02(f02_fleet):
-    hours = device_hours(f02_fleet.heartbeats, f02_fleet.boots, by="firmware_version")
+def test_rate_per_version_after_ota(ota_fleet):
+    hours = device_hours(ota_fleet.heartbeats, ota_fleet.boots, by="firmware_version")
 
-    rate = unexpected_reboot_rate(f02_fleet.boots, hours, by="firmware_version")
+    rate = unexpected_reboot_rate(ota_fleet.boots, hours, by="firmware_version")
 
     new = rate.set_index("firmware_version").loc["1.10.0"]
     old = rate.set_index("firmware_version").loc["1.9.0"]
@@ -216,9 +216,9 @@ def test_rate_by_version_needs_split_hours():
         unexpected_reboot_rate(boots, 10.0, by="firmware_version")
 
 
-def test_unknown_grouping_is_rejected(f02_fleet):
+def test_unknown_grouping_is_rejected(ota_fleet):
     with pytest.raises(InvalidInputError, match="by='device'"):
-        fleet_stability(f02_fleet, by="device")
+        fleet_stability(ota_fleet, by="device")
 
 
 def _two_device_rows():
@@ -250,8 +250,8 @@ def test_crash_free_devices_counts_devices(heartbeat_db):
     assert table["crash_free_devices_pct"].iloc[0] == pytest.approx(50.0, abs=1e-12)
 
 
-def test_ota_hour_counts_for_both_versions(f02_fleet):
-    table = crash_free_hours(f02_fleet.heartbeats, f02_fleet.boots, by="firmware_version")
+def test_ota_hour_counts_for_both_versions(ota_fleet):
+    table = crash_free_hours(ota_fleet.heartbeats, ota_fleet.boots, by="firmware_version")
 
     assert table["firmware_version"].tolist() == ["1.9.0", "1.10.0"]
     assert table["observed_hours"].tolist() == [1, 1]
