@@ -1,0 +1,525 @@
+"""Run the DoorCounter firmware of one device through the window, boot after boot.
+
+Firmware behaviour simulated here:
+
+- At boot the firmware logs EVT_BOOT (d0 = reset reason), connects to Wi-Fi a few seconds
+  later (EVT_WIFI_UP, d0 = RSSI as uint16) and sets its clock by NTP a second after that.
+  It posts the first heartbeat 7-16 s after boot and then every heartbeat interval.
+- A heartbeat that cannot go out for lack of a link logs EVT_HEARTBEAT_MISS with the
+  consecutive count (only the first N are logged). At the N-th the firmware logs EVT_REBOOT 1
+  and restarts, once per outage: it does not restart again before a heartbeat got through.
+- A post that reaches the server but fails logs EVT_HTTP_FAIL (HTTP status or errno); the
+  first success after a failure or a miss logs EVT_HTTP_OK, as does the daily config fetch.
+- Every Wi-Fi disconnect logs EVT_WIFI_DOWN with the reason; ``last_disconnect_code`` is the
+  last one of the boot.
+- Firmware restarts (OTA, factory reset, re-provisioning, connectivity watchdog) log
+  EVT_REBOOT first and reset with ESP_RST_SW (3); the two FATAL paths log EVT_REBOOT and hang
+  until the task watchdog resets the chip (6).
+- The ring buffer and a synced clock survive every reset except a power-on (1).
+
+Versions without diagnostics behave the same but log nothing and report only base fields.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from analysis.codes import (
+    EVT_BOOT,
+    EVT_HEARTBEAT_MISS,
+    EVT_HTTP_FAIL,
+    EVT_HTTP_OK,
+    EVT_REBOOT,
+    EVT_WIFI_DOWN,
+    EVT_WIFI_UP,
+)
+from analysis.sample import schedule as sched
+from analysis.sample.boot import (
+    BROWNOUT_REPORT,
+    BROWNOUT_SHORT,
+    CAMERA_FAIL,
+    CONFIG_FAIL,
+    NORMAL,
+    PROVISIONING,
+    BootEvents,
+    BootPlan,
+    BootRecord,
+)
+from analysis.sample.config import FleetConfig
+from analysis.sample.heap import HeapModel, sample_heap
+from analysis.sample.ringbuffer import EventLog
+from analysis.sample.schedule import DeviceProfile, DeviceSchedule, Incident, ServerSchedule
+
+SENT, MISSED, HTTP_FAILED = 0, 1, 2
+# Firmware reboot reasons (EVT_REBOOT d0).
+REBOOT_HEARTBEAT_MISS, REBOOT_FACTORY_RESET, REBOOT_OTA = 1, 2, 3
+REBOOT_WIFI_REPROV, REBOOT_FATAL_CONFIG, REBOOT_FATAL_CAMERA = 4, 5, 6
+# The task watchdog resets a hung FATAL path after its default timeout of 5 s.
+TASK_WDT_TIMEOUT_S = 5
+SPORADIC_HTTP_CODES = (500, 503, 104, 113)
+SPORADIC_HTTP_WEIGHTS = (0.2, 0.2, 0.35, 0.25)
+
+
+def path_hash(path: str) -> int:
+    """Return the 32-bit FNV-1a hash of a request path, as EVT_HTTP_* d0 carries it."""
+    value = 0x811C9DC5
+    for byte in path.encode():
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return value
+
+
+HEARTBEAT_PATH_HASH = path_hash("/api/v1/heartbeat")
+CONFIG_PATH_HASH = path_hash("/api/v1/config")
+
+
+@dataclass
+class DeviceRun:
+    """Everything one device produced: boots, events and the heartbeats the server stored."""
+
+    profile: DeviceProfile
+    boots: list[BootRecord]
+    log: EventLog
+    heartbeats: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+
+class DeviceSimulation:
+    """The firmware of one device, run boot by boot from before the window to its end."""
+
+    def __init__(
+        self,
+        config: FleetConfig,
+        profile: DeviceProfile,
+        schedule: DeviceSchedule,
+        server: ServerSchedule,
+        rng: np.random.Generator,
+    ) -> None:
+        self.config = config
+        self.profile = profile
+        self.schedule = schedule
+        self.server = server
+        self.rng = rng
+        self.window_start = config.start_unix
+        self.window_end = config.start_unix + config.window_seconds
+        self.version = _start_version(config, profile)
+        self.pending_updates = sorted(
+            (time, version) for version, time in profile.update_times.items()
+            if time > self.window_start
+        )
+        self.incidents = list(schedule.incidents)
+        self.log = EventLog()
+        self.boots: list[BootRecord] = []
+        self.heartbeats: dict[str, list[np.ndarray]] = {
+            name: [] for name in ("time", "uptime", "boot", "heap_free", "heap_min_free",
+                                  "last_disconnect_code")
+        }
+        self.synced_since: int | None = None
+        self.watchdog_used = False
+        self.pending_reboot_reason: int | None = None
+        self.pending_reboot_event = -1
+
+    def run(self) -> DeviceRun:
+        """Simulate every boot until the window closes."""
+        start = self.window_start - self._initial_uptime()
+        plan: BootPlan | None = BootPlan(NORMAL, 1, "power_on", wipes_buffer=True)
+        while plan is not None and start < self.window_end:
+            start, plan = self._boot(start, plan)
+        return DeviceRun(self.profile, self.boots, self.log, self.heartbeats)
+
+    def _initial_uptime(self) -> int:
+        # A leaking device cannot have been up longer than its heap lasts.
+        release = self.config.release(self.version)
+        heap = HeapModel(self.profile.heap_base, release.leak_bytes_per_hour,
+                         self.profile.leak_bytes_per_hour, self.profile.leak_start_uptime_s)
+        lasts = heap.uptime_at(self.config.heap_floor_bytes)
+        return int(min(self.profile.initial_uptime_s, 0.8 * lasts))
+
+    # --- one boot -------------------------------------------------------------------
+
+    def _boot(self, start: int, plan: BootPlan) -> tuple[int, BootPlan | None]:
+        was_logging = self.config.release(self.version).has_diagnostics
+        self.version = plan.version or self.version
+        release = self.config.release(self.version)
+        if plan.wipes_buffer:
+            self.synced_since = None
+        if release.has_diagnostics and (plan.wipes_buffer or not was_logging):
+            self.log.wipe(start)
+
+        record = BootRecord(
+            index=len(self.boots), boot_time=start, version=self.version,
+            has_diagnostics=release.has_diagnostics, reset_reason=plan.reset_reason,
+            reboot_reason=self.pending_reboot_reason, cause=plan.cause, kind=plan.kind,
+        )
+        self.boots.append(record)
+        self.pending_reboot_reason = None
+        events = BootEvents(start)
+        events.add(start, EVT_BOOT, plan.reset_reason)
+
+        if plan.kind in (NORMAL, BROWNOUT_REPORT):
+            end, next_start, next_plan = self._networked_boot(record, events, plan)
+        else:
+            end, next_start, next_plan = self._offline_boot(events, plan)
+        self._close_boot(record, events, end)
+        return next_start, next_plan
+
+    def _close_boot(self, record: BootRecord, events: BootEvents, end: int) -> None:
+        record.end_time = end
+        sync = events.sync_time(end)
+        if self.synced_since is None and sync is not None:
+            self.synced_since = sync
+        if not record.has_diagnostics:
+            self.pending_reboot_reason = None
+            return
+        positions = events.write(self.log, boot=record.index, end=end,
+                                 synced_since=self.synced_since)
+        record.boot_event = positions[0] if positions else -1
+        reboots = [p for p in positions if self.log.columns["tag"][p] == EVT_REBOOT]
+        record.reboot_event = reboots[-1] if reboots else -1
+        if reboots:
+            self.pending_reboot_reason = self.log.columns["d0"][reboots[-1]]
+
+    def _offline_boot(self, events: BootEvents, plan: BootPlan) -> tuple[int, int, BootPlan]:
+        """Run a boot that never reaches Wi-Fi: a FATAL hang, a brownout, provisioning."""
+        start = events.start
+        if plan.kind in (CAMERA_FAIL, CONFIG_FAIL):
+            reason = REBOOT_FATAL_CAMERA if plan.kind == CAMERA_FAIL else REBOOT_FATAL_CONFIG
+            events.add(start + 1, EVT_REBOOT, reason)
+            end = start + 1 + TASK_WDT_TIMEOUT_S
+            return end, end + 1, _after_fatal(plan)
+        if plan.kind == PROVISIONING:
+            events.add(start + plan.off_s, EVT_REBOOT, REBOOT_WIFI_REPROV)
+            end = start + plan.off_s + 1
+            return end, end + 1, BootPlan(NORMAL, 3, "wifi_reprovision")
+        if plan.kind == BROWNOUT_SHORT:
+            end = start + int(self.rng.integers(1, 5))
+            return end, end + 1, self._next_brownout(plan, BROWNOUT_SHORT)
+        raise ValueError(f"unknown boot kind {plan.kind!r}")
+
+    def _networked_boot(
+        self, record: BootRecord, events: BootEvents, plan: BootPlan
+    ) -> tuple[int, int, BootPlan | None]:
+        """Run a boot that connects and posts heartbeats until something ends it."""
+        start = events.start
+        if plan.kind == BROWNOUT_REPORT:
+            connect = start + 3
+            first_slot = start + int(self.rng.integers(6, 9))
+        else:
+            connect = start + int(self.rng.integers(3, 7))
+            first_slot = connect + int(self.rng.integers(4, 11))
+        release = self.config.release(self.version)
+        heap = HeapModel(
+            base=int(self.profile.heap_base + self.rng.normal(0, 1_500)),
+            version_leak_per_hour=release.leak_bytes_per_hour,
+            device_leak_per_hour=self.profile.leak_bytes_per_hour,
+            device_leak_start_s=self.profile.leak_start_uptime_s,
+        )
+        reason, hard_end, incident = self._first_ending(start, heap, release.crash_rate_multiplier)
+        if plan.kind == BROWNOUT_REPORT and start + 10 < hard_end:
+            reason, hard_end = "brownout", start + 10
+
+        interval = self.config.heartbeat_interval_s
+        slots = np.arange(first_slot, max(hard_end, first_slot), interval, dtype=np.int64)
+        status, http_codes = self._slot_status(slots)
+        trigger, _ = self._walk_failures(slots, status, http_codes, None)
+        if trigger is not None:
+            reason, hard_end = "connectivity", int(slots[trigger]) + 1
+        ota = self._ota_slot(slots, status, hard_end)
+        if ota is not None:
+            ota_slot, version = ota
+            reason, hard_end = "ota", ota_slot + int(self.rng.integers(30, 121))
+        end = hard_end
+
+        keep = slots < end
+        slots, status, http_codes = slots[keep], status[keep], http_codes[keep]
+        _, used = self._walk_failures(slots, status, http_codes, events)
+        down_times, down_codes = self._link_events(events, start, connect, end)
+        self._config_fetches(events, first_slot + 2, end)
+        self._store_heartbeats(record, slots, status, heap, down_times, down_codes)
+        self.watchdog_used = used
+
+        return self._after_networked(reason, end, events, incident, plan,
+                                     version if reason == "ota" else None)
+
+    def _after_networked(
+        self, reason: str, end: int, events: BootEvents, incident: Incident | None,
+        plan: BootPlan, version: str | None,
+    ) -> tuple[int, int, BootPlan | None]:
+        if reason == "window":
+            return end, end, None
+        if reason in ("panic", "leak"):
+            return end, end + 1, BootPlan(NORMAL, 4, "panic")
+        if reason == "watchdog":
+            reset = int(self.rng.choice([6, 5, 7], p=[0.6, 0.3, 0.1]))
+            return end, end + 1, BootPlan(NORMAL, reset, "watchdog")
+        if reason == "connectivity":
+            events.add(end - 1, EVT_REBOOT, REBOOT_HEARTBEAT_MISS)
+            self.watchdog_used = True
+            return end, end + 1, BootPlan(NORMAL, 3, "connectivity_watchdog")
+        if reason == "ota":
+            events.add(end - 1, EVT_REBOOT, REBOOT_OTA)
+            self.pending_updates = [item for item in self.pending_updates if item[0] > end]
+            return end, end + 1, BootPlan(NORMAL, 3, "ota_update", version=version)
+        if reason == "brownout":
+            # After the last reporting boot the supply gives up for hours.
+            delay = plan.off_s if plan.remaining <= 0 else 1
+            return end, end + delay, self._next_brownout(plan, BROWNOUT_REPORT)
+        return self._after_incident(incident, events)
+
+    def _after_incident(
+        self, incident: Incident, events: BootEvents
+    ) -> tuple[int, int, BootPlan]:
+        self.incidents.remove(incident)
+        time = incident.time
+        if incident.kind == "power_cut":
+            return time, time + incident.off_s, BootPlan(NORMAL, 1, "power_on", wipes_buffer=True)
+        if incident.kind == "factory_reset":
+            events.add(time - 1, EVT_REBOOT, REBOOT_FACTORY_RESET)
+            return time, time + 1, BootPlan(PROVISIONING, 3, "factory_reset",
+                                            off_s=incident.off_s)
+        if incident.kind == "reprovision":
+            events.add(time - 1, EVT_REBOOT, REBOOT_WIFI_REPROV)
+            return time, time + 1, BootPlan(NORMAL, 3, "wifi_reprovision")
+        if incident.kind == "fatal_config":
+            # A panic corrupts the stored config; the next boot cannot load it.
+            return time, time + 1, BootPlan(CONFIG_FAIL, 4, "panic")
+        if incident.kind == "camera_loop":
+            # A short power cut; on the cold start the camera fails to initialise.
+            plan = BootPlan(CAMERA_FAIL, 1, "power_on", wipes_buffer=True,
+                            remaining=incident.count - 1)
+            return time, time + incident.off_s, plan
+        first = BROWNOUT_SHORT if incident.variant == "silent" else BROWNOUT_REPORT
+        plan = BootPlan(first, 9, "brownout", remaining=incident.count - 1, off_s=incident.off_s)
+        return time, time + 1, plan
+
+    def _next_brownout(self, plan: BootPlan, kind: str) -> BootPlan:
+        if plan.remaining <= 0:
+            if kind == BROWNOUT_SHORT:
+                return BootPlan(NORMAL, 9, "brownout")
+            return BootPlan(NORMAL, 1, "power_on", wipes_buffer=True)
+        resets = [(9, "brownout"), (7, "watchdog")]
+        weights = [0.85, 0.15]
+        if kind == BROWNOUT_REPORT:
+            resets.append((1, "power_on"))
+            weights = [0.8, 0.1, 0.1]
+        reset, cause = resets[int(self.rng.choice(len(resets), p=weights))]
+        return BootPlan(kind, reset, cause, wipes_buffer=reset == 1,
+                        remaining=plan.remaining - 1, off_s=plan.off_s)
+
+    # --- what ends a boot -----------------------------------------------------------
+
+    def _first_ending(
+        self, start: int, heap: HeapModel, multiplier: float
+    ) -> tuple[str, int, Incident | None]:
+        crash_from = max(start, self.window_start)
+        panics = self.config.panics_per_device_day * multiplier
+        watchdog_resets = self.config.watchdog_resets_per_device_day * multiplier
+        candidates = {
+            "panic": crash_from + self._waiting_time(panics),
+            "watchdog": crash_from + self._waiting_time(watchdog_resets),
+            "leak": start + heap.uptime_at(self.config.heap_floor_bytes),
+            "window": float(self.window_end),
+        }
+        incident = self._next_incident(start)
+        if incident is not None:
+            candidates["incident"] = float(incident.time)
+        reason = min(candidates, key=candidates.get)
+        return reason, int(math.ceil(min(candidates[reason], self.window_end))), incident
+
+    def _waiting_time(self, per_day: float) -> float:
+        if per_day <= 0:
+            return math.inf
+        return float(self.rng.exponential(sched.DAY_S / per_day))
+
+    def _next_incident(self, after: int) -> Incident | None:
+        while self.incidents and self.incidents[0].time <= after:
+            self.incidents.pop(0)
+        return self.incidents[0] if self.incidents else None
+
+    def _ota_slot(
+        self, slots: np.ndarray, status: np.ndarray, end: int
+    ) -> tuple[int, str] | None:
+        if not self.pending_updates:
+            return None
+        ready = (status == SENT) & (slots >= self.pending_updates[0][0]) & (slots < end)
+        ready &= slots >= self.window_start
+        if not ready.any():
+            return None
+        slot = int(slots[np.argmax(ready)])
+        version = [v for time, v in self.pending_updates if time <= slot][-1]
+        if version == self.version:
+            return None
+        return slot, version
+
+    # --- heartbeats, links and HTTP -------------------------------------------------
+
+    def _slot_status(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        schedule = self.schedule
+        is_missed = _inside(schedule.outage_start, schedule.outage_end, slots)
+        in_server_outage, server_index = _inside_index(self.server.start, self.server.end, slots)
+        is_sporadic = self.rng.random(len(slots)) < self.config.http_failures_per_heartbeat
+        sporadic_codes = self.rng.choice(SPORADIC_HTTP_CODES, p=SPORADIC_HTTP_WEIGHTS,
+                                         size=len(slots))
+        server_codes = (
+            self.server.status[server_index] if len(self.server.status) else sporadic_codes
+        )
+        codes = np.where(in_server_outage, server_codes, sporadic_codes)
+
+        status = np.full(len(slots), SENT, dtype=np.int64)
+        status[(in_server_outage | is_sporadic) & ~is_missed] = HTTP_FAILED
+        status[is_missed] = MISSED
+        # Before the window the device only matters for its heap low-water mark.
+        status[slots < self.window_start] = SENT
+        return status, codes
+
+    def _walk_failures(
+        self, slots: np.ndarray, status: np.ndarray, codes: np.ndarray,
+        events: BootEvents | None,
+    ) -> tuple[int | None, bool]:
+        """Follow the miss counter through the failed slots.
+
+        Returns the slot index where the connectivity watchdog fires (or None) and whether
+        the watchdog is still used up for the current outage at the end. Logs the events
+        when `events` is given.
+        """
+        limit = self.config.heartbeat_miss_reboot_after
+        used, misses, previous = self.watchdog_used, 0, -1
+        for i in np.flatnonzero(status != SENT).tolist():
+            if i > previous + 1:
+                # A heartbeat got through between the failures.
+                if previous >= 0 and events is not None:
+                    events.add(slots[previous + 1] + 1, EVT_HTTP_OK, HEARTBEAT_PATH_HASH,
+                               self._elapsed_ms())
+                misses, used = 0, False
+            previous = i
+            if status[i] == HTTP_FAILED:
+                if events is not None:
+                    events.add(slots[i], EVT_HTTP_FAIL, HEARTBEAT_PATH_HASH, codes[i])
+                continue
+            misses += 1
+            if misses <= limit and events is not None:
+                events.add(slots[i], EVT_HEARTBEAT_MISS, misses)
+            if misses == limit and not used:
+                return i, True
+        if previous >= 0 and previous + 1 < len(slots):
+            if events is not None:
+                events.add(slots[previous + 1] + 1, EVT_HTTP_OK, HEARTBEAT_PATH_HASH,
+                           self._elapsed_ms())
+            used = False
+        elif previous < 0 and len(slots):
+            used = False
+        return None, used
+
+    def _elapsed_ms(self) -> int:
+        return int(self.rng.integers(80, 900))
+
+    def _link_events(
+        self, events: BootEvents, start: int, connect: int, end: int
+    ) -> tuple[list[int], list[int]]:
+        """Log Wi-Fi up and down events of the boot; return the disconnect times and codes."""
+        if connect >= end:
+            return [], []
+        schedule = self.schedule
+        first = int(np.searchsorted(schedule.outage_end, connect, side="right"))
+        last = int(np.searchsorted(schedule.outage_start, end, side="left"))
+        down_times, down_codes = [], []
+        if first < len(schedule.outage_start) and schedule.outage_start[first] <= connect:
+            # The link is down when the boot tries to connect: the attempt fails.
+            code = self._disconnect_code(first)
+            if connect + 2 < end:
+                events.add(connect + 2, EVT_WIFI_DOWN, code)
+                down_times.append(connect + 2)
+                down_codes.append(code)
+            back = max(int(schedule.outage_end[first]), connect + 3)
+            if back < end:
+                events.add(back, EVT_WIFI_UP, self._rssi())
+            first += 1
+        else:
+            events.add(connect, EVT_WIFI_UP, self._rssi())
+        for i in range(first, last):
+            code = self._disconnect_code(i)
+            events.add(schedule.outage_start[i], EVT_WIFI_DOWN, code)
+            down_times.append(int(schedule.outage_start[i]))
+            down_codes.append(code)
+            if schedule.outage_end[i] < end:
+                events.add(schedule.outage_end[i], EVT_WIFI_UP, self._rssi())
+        return down_times, down_codes
+
+    def _disconnect_code(self, outage: int) -> int:
+        kind = int(self.schedule.outage_kind[outage])
+        if kind == sched.AP_OUTAGE:
+            if self.config.release(self.version).reports_split_ap_codes:
+                return sched.AP_SITUATION_CODES[int(self.schedule.outage_situation[outage])]
+            return sched.NO_AP_FOUND
+        return {
+            sched.SIGNAL_LOSS: sched.BEACON_TIMEOUT,
+            sched.SILENT_DEATH: sched.SILENT_DEATH_CODE,
+            sched.OWN_DISCONNECT: sched.ASSOC_LEAVE,
+        }[kind]
+
+    def _rssi(self) -> int:
+        """Return an RSSI reading as EVT_WIFI_UP d0 carries it: int16 cast to uint16."""
+        if self.rng.random() < self.config.rssi_sentinel_share:
+            dbm = int(self.rng.choice([0, -127]))
+        else:
+            dbm = int(np.clip(round(self.profile.rssi_dbm + self.rng.normal(0, 3)), -95, -30))
+        return dbm & 0xFFFF
+
+    def _config_fetches(self, events: BootEvents, first: int, end: int) -> None:
+        for time in range(first, end, sched.DAY_S):
+            if not _inside(self.schedule.outage_start, self.schedule.outage_end,
+                           np.asarray([time]))[0]:
+                events.add(time, EVT_HTTP_OK, CONFIG_PATH_HASH, self._elapsed_ms())
+
+    def _store_heartbeats(
+        self, record: BootRecord, slots: np.ndarray, status: np.ndarray, heap: HeapModel,
+        down_times: list[int], down_codes: list[int],
+    ) -> None:
+        uptime = slots - record.boot_time
+        heap_free, heap_min_free = sample_heap(heap, uptime, self.rng)
+        stored = (status == SENT) & (slots >= self.window_start)
+        times = slots[stored]
+        last_down = np.searchsorted(np.asarray(down_times, dtype=np.int64), times, side="right")
+        codes = np.asarray([-1, *down_codes], dtype=np.int64)[last_down]
+        columns = {
+            "time": times, "uptime": uptime[stored],
+            "boot": np.full(len(times), record.index, dtype=np.int64),
+            "heap_free": heap_free[stored], "heap_min_free": heap_min_free[stored],
+            "last_disconnect_code": codes,
+        }
+        for name, values in columns.items():
+            self.heartbeats[name].append(values)
+
+
+def _after_fatal(plan: BootPlan) -> BootPlan:
+    if plan.kind == CONFIG_FAIL:
+        return BootPlan(NORMAL, 6, "fatal_config")
+    if plan.remaining > 0:
+        return BootPlan(CAMERA_FAIL, 6, "fatal_camera", remaining=plan.remaining - 1)
+    return BootPlan(NORMAL, 6, "fatal_camera")
+
+
+def _start_version(config: FleetConfig, profile: DeviceProfile) -> str:
+    version = config.releases[0].version
+    for release in config.releases[1:]:
+        time = profile.update_times.get(release.version)
+        if time is not None and time <= config.start_unix:
+            version = release.version
+    return version
+
+
+def _inside(starts: np.ndarray, ends: np.ndarray, times: np.ndarray) -> np.ndarray:
+    return _inside_index(starts, ends, times)[0]
+
+
+def _inside_index(
+    starts: np.ndarray, ends: np.ndarray, times: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return whether each time lies in ``[start, end)`` of the last interval starting at or
+    before it, and that interval's index (0 where none)."""
+    index = np.searchsorted(starts, times, side="right") - 1
+    clipped = np.maximum(index, 0)
+    if len(starts) == 0:
+        return np.zeros(len(times), dtype=bool), clipped
+    return (index >= 0) & (times < ends[clipped]), clipped
