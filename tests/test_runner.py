@@ -110,7 +110,7 @@ def full_run(fleet_db, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mixed_run(fleet_db, tmp_path_factory):
-    """A run of a notebook that echoes its parameters and one that raises."""
+    """A run of a notebook that echoes its parameters, one that raises, one whose kernel dies."""
     notebooks = tmp_path_factory.mktemp("notebooks")
     write_notebook(notebooks, "echo_parameters", [
         "from analysis.notebook import parse_list, parse_window, write_summary\n"
@@ -127,13 +127,14 @@ def mixed_run(fleet_db, tmp_path_factory):
         "frame['heap_free']",
         "print('never reached')",
     ])
+    write_notebook(notebooks, "kernel_dies", ["import os\nos._exit(1)"])
     result = run_reports(
         fleet_db,
         start=dt.datetime(2026, 5, 1, tzinfo=dt.UTC),
         end="2026-05-02T02:00:00+02:00",
         firmware=("1.1.0",),
         devices=["dc-0002"],
-        reports=["echo_parameters", "broken"],
+        reports=["echo_parameters", "broken", "kernel_dies"],
         notebooks_dir=notebooks,
         out_dir=tmp_path_factory.mktemp("reports"),
     )
@@ -277,6 +278,15 @@ def test_failing_report_recorded_as_failed(mixed_run):
 
 
 @pytest.mark.slow
+def test_dead_kernel_recorded_as_failed(mixed_run):
+    run = read_json(mixed_run.run_dir / "run.json")
+    entry = {entry["name"]: entry for entry in run["reports"]}["kernel_dies"]
+
+    assert entry["status"] == "failed"
+    assert entry["error"]["name"] == "DeadKernelError"
+
+
+@pytest.mark.slow
 def test_failing_report_keeps_marked_notebook(mixed_run):
     notebook = nbformat.read(mixed_run.run_dir / "broken.ipynb", as_version=4)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
@@ -305,7 +315,7 @@ def test_failing_report_shown_in_indexes(mixed_run):
 def test_other_reports_written_after_failure(mixed_run):
     assert (mixed_run.run_dir / "echo_parameters.html").is_file()
     assert (mixed_run.run_dir / "broken.html").is_file()
-    assert [report.name for report in mixed_run.failed] == ["broken"]
+    assert [report.name for report in mixed_run.failed] == ["broken", "kernel_dies"]
 
 
 @pytest.mark.slow

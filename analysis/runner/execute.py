@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import papermill
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from papermill.exceptions import PapermillException, PapermillExecutionError
+from papermill.exceptions import PapermillExecutionError
 
 from analysis.errors import InvalidInputError
 from analysis.runner.kernel import kernel_config
@@ -100,6 +99,9 @@ def execute_notebook(
             str(output),
             parameters=dict(parameters),
             kernel_name=kernel_name,
+            # Every report kernel runs Python; this also serves notebooks saved without
+            # kernelspec or language_info metadata, which papermill rejects otherwise.
+            language="python",
             cwd=str(source.parent),
             progress_bar=False,
             start_timeout=KERNEL_START_TIMEOUT_S,
@@ -108,10 +110,11 @@ def execute_notebook(
         )
     except PapermillExecutionError as err:
         return ExecutionOutcome(False, _elapsed(started), err.ename, _message(err.evalue))
-    except (PapermillException, CellTimeoutError, DeadKernelError, OSError) as err:
-        # The kernel died or a cell timed out: no cell error to show, so record the reason.
+    except Exception as err:
+        # Any other failure (the kernel died, a cell timed out, papermill rejected the
+        # notebook) ends this report only: the contract is that the other reports still run.
         logger.warning("report notebook %s stopped: %s: %s", source.name,
-                       type(err).__name__, err)
+                       type(err).__name__, err, exc_info=True)
         return ExecutionOutcome(False, _elapsed(started), type(err).__name__, _message(err))
     return ExecutionOutcome(True, _elapsed(started))
 

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jinja2
 from tqdm import tqdm
 
 from analysis.database import database_label
@@ -197,8 +196,11 @@ def _run_one(report: Report, plan: _Plan, run_dir: Path, summary_path: Path) -> 
         try:
             export_report_html(notebook_path, html_path, title=report.title)
             html = html_path.name
-        except (OSError, ValueError, jinja2.TemplateError) as err:
-            logger.warning("cannot write the page of report %s: %s", report.name, err)
+        except Exception as err:
+            # Export errors come from nbconvert, Jinja or the file system; whichever it is,
+            # this report fails and the others still run.
+            logger.warning("cannot write the page of report %s: %s", report.name, err,
+                           exc_info=True)
             error_name = error_name or type(err).__name__
             error_message = error_message or str(err)
 
