@@ -1,9 +1,9 @@
 """A reproducible simulated DoorCounter fleet, with the ground truth of every boot and event.
 
-`simulate_fleet` runs a fleet's firmware from a seed and returns the heartbeat rows the
-server would store together with the true boots, events and device labels;
+`simulate_fleet` runs a fleet's firmware from a seed. It returns the heartbeat rows the
+server would store, together with the true boots, events and device labels.
 `write_database` writes those rows to SQLite in the shapes and time formats met in the
-field; `ensure_sample_database` provides the bundled 200-device, 30-day sample.
+field, and `ensure_sample_database` provides the bundled 200-device, 30-day sample.
 """
 
 from analysis.sample.config import DEFAULT_SEED, FirmwareRelease, FleetConfig

@@ -30,7 +30,7 @@ class HeartbeatIndex:
     """Per stored heartbeat, in id order: its device, boot and ring-buffer slice.
 
     ``lo`` and ``hi`` bound the slice of the device's event log that ``recent_events``
-    holds; both are -1 for heartbeats of firmware without diagnostics.
+    contains; both are -1 for heartbeats of firmware without diagnostics.
     """
 
     device: np.ndarray

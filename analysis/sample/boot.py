@@ -1,6 +1,6 @@
 """Records of one simulated boot: its plan, its truth row and the events it logged.
 
-A `BootPlan` says how the next boot will start and behave (reset reason, cause, whether
+A `BootPlan` describes how the next boot will start and behave (reset reason, cause, whether
 the power-on wiped the ring buffer); a `BootRecord` is what actually happened.
 `BootEvents` collects a boot's events out of order and writes them to the device's
 `EventLog` in time order, with the ``ts`` and ``up`` the firmware would have recorded.
@@ -24,7 +24,7 @@ PROVISIONING = "provisioning"
 
 @dataclass(frozen=True)
 class BootPlan:
-    """How the next boot starts: reset reason, its true cause and what it will do."""
+    """Plan of the next boot: its reset reason, its true cause and what it will do."""
 
     kind: str
     reset_reason: int

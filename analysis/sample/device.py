@@ -8,8 +8,9 @@ Firmware behaviour simulated here:
 - A heartbeat that cannot go out for lack of a link logs EVT_HEARTBEAT_MISS with the
   consecutive count (only the first N are logged). At the N-th the firmware logs EVT_REBOOT 1
   and restarts, once per outage: it does not restart again before a heartbeat got through.
-- A post that reaches the server but fails logs EVT_HTTP_FAIL (HTTP status or errno); the
-  first success after a failure or a miss logs EVT_HTTP_OK, as does the daily config fetch.
+- A post that reaches the server but fails logs EVT_HTTP_FAIL (HTTP status or errno).
+  The first success after a failure or a miss logs EVT_HTTP_OK, and so does the daily
+  config fetch.
 - Every Wi-Fi disconnect logs EVT_WIFI_DOWN with the reason; ``last_disconnect_code`` is the
   last one of the boot.
 - Firmware restarts (OTA, factory reset, re-provisioning, connectivity watchdog) log

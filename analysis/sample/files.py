@@ -21,7 +21,7 @@ SAMPLE_DAYS = 30
 def default_sample_path() -> Path:
     """Return where the sample database lives: ``data/sample_fleet.sqlite`` in the project.
 
-    The project root is the directory above the `analysis` package when it holds
+    The project root is the directory above the `analysis` package when it contains
     ``pyproject.toml`` (a source checkout), else the current directory.
     """
     package_parent = Path(__file__).resolve().parents[2]
@@ -39,6 +39,7 @@ def generate_sample_database(
     time_format: str = "iso",
     truth_dir: str | os.PathLike | None = None,
     progress: bool = False,
+    **write_options: object,
 ) -> Path:
     """Simulate a fleet and write it to `path`, replacing any file there.
 
@@ -54,6 +55,9 @@ def generate_sample_database(
         Also write the ground-truth tables as CSV files into this directory.
     progress : bool
         Show a progress bar while simulating.
+    **write_options
+        Further options of `write_database`: ``table``, ``time_column``,
+        ``version_column``, ``has_diagnostic_columns``.
 
     Returns
     -------
@@ -71,7 +75,7 @@ def generate_sample_database(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fleet = simulate_fleet(FleetConfig(devices=devices, days=days, seed=seed), progress=progress)
-    write_database(fleet, path, shape=shape, time_format=time_format)
+    write_database(fleet, path, shape=shape, time_format=time_format, **write_options)
     if truth_dir is not None:
         write_truth_tables(fleet, truth_dir)
     return path
@@ -97,4 +101,6 @@ def ensure_sample_database(path: str | os.PathLike | None = None) -> Path:
         "generating the sample fleet database %s (%d devices, %d days); this runs once",
         path, SAMPLE_DEVICES, SAMPLE_DAYS,
     )
-    return generate_sample_database(path, progress=sys.stderr.isatty())
+    return generate_sample_database(
+        path, devices=SAMPLE_DEVICES, days=SAMPLE_DAYS, progress=sys.stderr.isatty()
+    )

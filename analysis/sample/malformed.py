@@ -24,7 +24,7 @@ def damage_rows(
 ) -> pd.DataFrame:
     """Damage `count` heartbeats of firmware with diagnostics in place; return what was done.
 
-    Only heartbeats whose ring buffer holds at least one event are picked. Returns one row
+    Only heartbeats whose ring buffer contains at least one event are picked. Returns one row
     per damaged heartbeat: ``heartbeat_id, device_id, kind``.
     """
     candidates = np.flatnonzero(index.has_diagnostics & (index.hi > index.lo))

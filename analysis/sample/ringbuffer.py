@@ -2,8 +2,8 @@
 
 The simulator keeps every event a device logs in one chronological list. The ring buffer
 at any moment is the last `size` events since the most recent wipe (a power-on, or the
-first boot of a firmware that keeps the log), so a heartbeat's ``recent_events`` is a
-slice of that list and is computed for all heartbeats at once.
+first boot of a firmware that keeps the log). So a heartbeat's ``recent_events`` is a
+slice of that list, and the slices of all heartbeats are computed at once.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ class EventLog:
     """Events one device logged, oldest first, and the positions where the buffer was wiped.
 
     ``time`` is the true unix time of each event and ``boot`` the index of the boot that
-    logged it; the firmware itself stores only tag, d0, d1, ts and up.
+    logged it. The firmware itself stores only tag, d0, d1, ts and up.
     """
 
     columns: dict[str, list[int]] = field(
@@ -50,9 +50,9 @@ class EventLog:
 def snapshot_bounds(
     log: EventLog, heartbeat_times: np.ndarray, size: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return, per heartbeat, the slice ``[lo, hi)`` of the log its ring buffer holds.
+    """Return, per heartbeat, the slice ``[lo, hi)`` of the log its ring buffer contains.
 
-    A heartbeat sent at time s holds the events logged at or before s, at most `size` of
+    A heartbeat sent at time s contains the events logged at or before s, at most `size` of
     them, none from before the last wipe at or before s. Both bounds never decrease with s.
     """
     times = np.asarray(log.columns["time"], dtype=np.int64)
@@ -100,7 +100,7 @@ def render_snapshots(events: dict[str, np.ndarray], lo: np.ndarray, hi: np.ndarr
 def first_covering(
     lo: np.ndarray, hi: np.ndarray, event_count: int
 ) -> np.ndarray:
-    """Return, per event, the position of the first snapshot that holds it, or -1.
+    """Return, per event, the position of the first snapshot that contains it, or -1.
 
     Requires `lo` and `hi` non-decreasing (snapshots of one device in time order). Then the
     first snapshot whose `hi` passes an event is the only candidate: every later one starts

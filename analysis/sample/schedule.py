@@ -71,7 +71,7 @@ class DeviceSchedule:
 
 @dataclass
 class ServerSchedule:
-    """Windows in which the server answers every heartbeat with an HTTP error."""
+    """Windows in which the server rejects every heartbeat with an HTTP error."""
 
     start: np.ndarray
     end: np.ndarray

@@ -1,8 +1,8 @@
 """Ground-truth tables: every boot and event the firmware produced, and what reached the server.
 
-Observability refers to the ``per_heartbeat`` table shape: an event is observable when a
-stored heartbeat with a readable ``recent_events`` holds it; a boot when it sent a stored
-heartbeat or its EVT_BOOT is observable. A boot's cause is observable when the evidence
+Observability refers to the ``per_heartbeat`` table shape. An event is observable when a
+stored heartbeat with a readable ``recent_events`` contains it, and a boot when it sent a
+stored heartbeat or its EVT_BOOT is observable. A boot's cause is observable when the evidence
 the cause rule needs (the EVT_REBOOT, the reset reason, or the two firmware versions)
 reached the server.
 """
@@ -129,7 +129,7 @@ def _device_boot_rows(run: DeviceRun, observable_events: np.ndarray, counts: np.
 def _cause(boot, previous) -> str:
     if boot.has_diagnostics:
         return boot.cause
-    # Without diagnostics only a version change tells why the device restarted.
+    # Without diagnostics only a version change shows why the device restarted.
     if previous is not None and previous.version != boot.version:
         return "ota_update"
     return "no_diagnostics"

@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 SHAPES = ("per_heartbeat", "per_device", "overwritten")
 TIME_FORMATS = ("iso", "iso_offset", "unix")
 # iso_offset writes each row's time with one of these UTC offsets in turn, so one table
-# holds "Z", "+00:00" and local times with other offsets, all for the same instants.
+# contains "Z", "+00:00" and local times with other offsets, all for the same instants.
 OFFSET_SUFFIXES = (("Z", 0), ("+00:00", 0), ("+02:00", 120), ("-05:00", -300))
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
