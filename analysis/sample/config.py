@@ -82,7 +82,40 @@ def default_releases(days: float) -> tuple[FirmwareRelease, ...]:
 class FleetConfig:
     """Everything that shapes a simulated fleet; the same config and seed give the same fleet.
 
-    ``releases=None`` selects `default_releases` for the window length.
+    Parameters
+    ----------
+    devices, days, start
+        Fleet size, window length and window start (an aware datetime).
+    heartbeat_interval_s, ring_buffer_size, heartbeat_miss_reboot_after
+        Firmware settings: seconds between heartbeats, events the ring buffer keeps, and
+        consecutive heartbeats lost for lack of a link before EVT_REBOOT 1.
+    seed
+        Seed of every random draw.
+    releases
+        Firmware versions in rollout order; None selects `default_releases` for `days`.
+    panics_per_device_day, watchdog_resets_per_device_day
+        Crash rates, multiplied by the running release's ``crash_rate_multiplier``.
+    fatal_config_per_device_day, power_cuts_per_device_day
+        Rates of a config-load failure after a panic, and of power cuts of 0.5-16 h.
+    factory_resets_per_device_day, reprovisions_per_device_day
+        Rates of factory resets and of Wi-Fi re-provisioning.
+    camera_loop_share, camera_loops_per_device, brownout_loop_share, brownout_loops_per_device
+        Devices with camera or brownout boot loops, and how many loops each has.
+    leaking_share, leak_bytes_per_hour_range, heap_floor_bytes
+        Devices whose heap leaks at a rate drawn from the range, from an uptime of 1-6 h,
+        until the free heap reaches the floor and the device panics.
+    ap_outages_per_device_day, signal_losses_per_device_day
+        Link outages with disconnect reason 201 (210-212 on ESP-IDF 5.2) and 200.
+    silent_deaths_per_device_day, own_disconnects_per_device_day
+        Link outages with disconnect reason 255 and 8.
+    weak_signal_share, radio_cycling_share, rssi_sentinel_share
+        Devices with a weak signal (ten times the signal losses), devices that drop their
+        link on purpose every 15 minutes, and RSSI readings sent as 0 or -127.
+    server_outages_per_day, http_failures_per_heartbeat
+        Fleet-wide server outages of 5-40 minutes, and single failed posts.
+    malformed_rows
+        Heartbeats damaged after the simulation (cut-off JSON, an object instead of a
+        list, an element with missing keys, text in ``heap_free``).
     """
 
     devices: int = 20

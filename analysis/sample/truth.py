@@ -42,7 +42,9 @@ def event_first_heartbeats(
     for run, rows in zip(runs, index.rows_by_device(len(runs)), strict=True):
         clean = rows[readable[rows]]
         first = first_covering(index.lo[clean], index.hi[clean], len(run.log))
-        first_ids = np.where(first >= 0, ids[clean][np.maximum(first, 0)], 0)
+        first_ids = np.zeros(len(run.log), dtype=np.int64)
+        found = first >= 0
+        first_ids[found] = ids[clean][first[found]]
         # A heartbeat whose newest element lost keys still shows the older elements.
         for row in rows[missing_key[rows]]:
             for position in range(index.lo[row], index.hi[row] - 1):
@@ -104,14 +106,20 @@ def _device_boot_rows(run: DeviceRun, observable_events: np.ndarray, counts: np.
         previous = run.boots[boot.index - 1] if boot.index else None
         cause = _cause(boot, previous)
 
+        shows_version_change = bool(has_heartbeat) and last_reporting_version not in (
+            None, boot.version
+        )
+        shows_reboot_event = (
+            boot.reboot_reason is not None and observable
+            and bool(observable_events[previous.reboot_event])
+        )
         if previous is None:
             cause_observable = observable
-        elif boot.reboot_reason is not None:
-            cause_observable = observable and bool(observable_events[previous.reboot_event])
         elif cause == "ota_update":
-            cause_observable = bool(has_heartbeat) and last_reporting_version not in (
-                None, boot.version
-            )
+            # Either the EVT_REBOOT 3 or the version change is enough for the cause rule.
+            cause_observable = shows_version_change or shows_reboot_event
+        elif boot.reboot_reason is not None:
+            cause_observable = shows_reboot_event
         else:
             cause_observable = observable
         if has_heartbeat:
