@@ -65,6 +65,7 @@ def align_lists(
     device_codes: np.ndarray,
     has_list: np.ndarray,
     max_overlap: np.ndarray | None = None,
+    has_bad_element: np.ndarray | None = None,
 ) -> Alignment:
     """Align each heartbeat's events with the previous list of the same device.
 
@@ -83,6 +84,10 @@ def align_lists(
         Per heartbeat, the longest overlap allowed. A heartbeat that starts a new boot
         cannot repeat its own boot's EVT_BOOT, so a wiped buffer that happens to look like
         the previous one is still read as new events.
+    has_bad_element : ndarray of bool, optional
+        Per heartbeat, True when an element of its list was skipped. Such a list has a hole
+        and cannot be aligned, so the lists around it are aligned with each other, and its
+        events count as new only where the clean lists before and after it lack them.
 
     Returns
     -------
@@ -91,13 +96,58 @@ def align_lists(
     n_rows = len(has_list)
     lengths = np.bincount(row, minlength=n_rows)
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    previous = _previous_list_rows(device_codes, has_list)
+    dirty = np.zeros(n_rows, dtype=bool) if has_bad_element is None else has_list & has_bad_element
+    clean = has_list & ~dirty
+    previous = _previous_list_rows(device_codes, clean)
 
     keys = fingerprint(values) if len(values) else np.zeros(0, dtype=np.uint64)
     limit = lengths if max_overlap is None else np.minimum(lengths, max_overlap)
     overlap = _overlaps(keys, offsets, lengths, limit, previous)
     root, is_new = _first_appearances(row, offsets, lengths, previous, overlap)
+    clean_rows = np.flatnonzero(clean)
+    for dirty_row in np.flatnonzero(dirty):
+        _mark_known_in_neighbours(dirty_row, keys, offsets, lengths, device_codes, clean_rows,
+                                  is_new)
     return Alignment(overlap=overlap, previous=previous, root=root, is_new=is_new)
+
+
+def _mark_known_in_neighbours(
+    dirty_row: int,
+    keys: np.ndarray,
+    offsets: np.ndarray,
+    lengths: np.ndarray,
+    device_codes: np.ndarray,
+    clean_rows: np.ndarray,
+    is_new: np.ndarray,
+) -> None:
+    """Mark events of a list with a hole as repeats where a clean neighbour carries them.
+
+    Each event of the nearest clean list before and after (same device) can account for one
+    equal event of the dirty list; the rest were seen only here and stay new.
+    """
+    known: dict[int, int] = {}
+    for neighbour in _clean_neighbours(dirty_row, device_codes, clean_rows):
+        counts: dict[int, int] = {}
+        for key in keys[offsets[neighbour]:offsets[neighbour] + lengths[neighbour]].tolist():
+            counts[key] = counts.get(key, 0) + 1
+        for key, count in counts.items():
+            known[key] = max(known.get(key, 0), count)
+
+    start = offsets[dirty_row]
+    for index, key in enumerate(keys[start:start + lengths[dirty_row]].tolist()):
+        if known.get(key, 0) > 0:
+            known[key] -= 1
+            is_new[start + index] = False
+
+
+def _clean_neighbours(row: int, device_codes: np.ndarray, clean_rows: np.ndarray) -> list[int]:
+    index = int(np.searchsorted(clean_rows, row))
+    candidates = []
+    if index > 0:
+        candidates.append(int(clean_rows[index - 1]))
+    if index < len(clean_rows):
+        candidates.append(int(clean_rows[index]))
+    return [c for c in candidates if device_codes[c] == device_codes[row]]
 
 
 def _previous_list_rows(device_codes: np.ndarray, has_list: np.ndarray) -> np.ndarray:

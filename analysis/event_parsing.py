@@ -28,12 +28,18 @@ class ParsedEvents:
 
     ``row`` is the position of the carrying heartbeat in the input; ``values`` has one
     column per field of `EVENT_FIELDS`; ``has_list[i]`` is True when heartbeat i held a
-    parseable JSON list (possibly empty).
+    parseable JSON list (possibly empty); ``has_bad_element[i]`` is True when some element
+    of that list was skipped.
     """
 
     row: np.ndarray
     values: np.ndarray
     has_list: np.ndarray
+    has_bad_element: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.has_bad_element is None:
+            self.has_bad_element = np.zeros(len(self.has_list), dtype=bool)
 
     @property
     def lengths(self) -> np.ndarray:
@@ -117,12 +123,14 @@ def _split_rows(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _merge(row: np.ndarray, values: np.ndarray, exact: ParsedEvents) -> ParsedEvents:
     if len(exact.row) == 0:
-        return ParsedEvents(row=row, values=values, has_list=exact.has_list)
+        return ParsedEvents(row=row, values=values, has_list=exact.has_list,
+                            has_bad_element=exact.has_bad_element)
     all_rows = np.concatenate([row, exact.row])
     all_values = np.concatenate([values, exact.values])
     # A row comes wholly from one parser, so a stable sort by row keeps each list's order.
     order = np.argsort(all_rows, kind="stable")
-    return ParsedEvents(row=all_rows[order], values=all_values[order], has_list=exact.has_list)
+    return ParsedEvents(row=all_rows[order], values=all_values[order], has_list=exact.has_list,
+                        has_bad_element=exact.has_bad_element)
 
 
 class _Collector:
@@ -132,6 +140,7 @@ class _Collector:
         self.rows: list[int] = []
         self.flat: list[int] = []
         self.has_list = np.zeros(size, dtype=bool)
+        self.has_bad_element = np.zeros(size, dtype=bool)
         self.problems: dict[str, list[int]] = {
             "recent_events_not_json": [],
             "recent_events_not_list": [],
@@ -159,19 +168,23 @@ class _Collector:
 
     def _add_element(self, position: int, element: object) -> None:
         if not isinstance(element, dict):
-            self.problems["event_not_object"].append(position)
+            self._skip(position, "event_not_object")
             return
         try:
             fields = (element["t"], element["d0"], element["d1"], element["ts"], element["up"])
         except KeyError:
-            self.problems["event_missing_keys"].append(position)
+            self._skip(position, "event_missing_keys")
             return
         # bool is a subclass of int, and JSON true is not a number here.
         if not all(type(v) is int and INT64_MIN <= v <= INT64_MAX for v in fields):
-            self.problems["event_non_integer"].append(position)
+            self._skip(position, "event_non_integer")
             return
         self.rows.append(position)
         self.flat.extend(fields)
+
+    def _skip(self, position: int, check: str) -> None:
+        self.problems[check].append(position)
+        self.has_bad_element[position] = True
 
     def report_to(self, report: DataQualityReport, ids: np.ndarray) -> None:
         for check, positions in self.problems.items():
@@ -184,4 +197,5 @@ class _Collector:
             row=np.asarray(self.rows, dtype=np.int64),
             values=values,
             has_list=self.has_list,
+            has_bad_element=self.has_bad_element,
         )

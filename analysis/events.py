@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 
 # A ts before this is a clock that NTP has not set yet.
 EARLIEST_PLAUSIBLE_TS = int(pd.Timestamp("2020-01-01", tz="UTC").timestamp())
+# Estimated times outside this span come from an impossible "up" and are left missing.
+EARLIEST_EVENT_SECONDS = int(pd.Timestamp("1900-01-01", tz="UTC").timestamp())
+LATEST_EVENT_SECONDS = int(pd.Timestamp("2200-01-01", tz="UTC").timestamp())
 
 TIME_FROM_TS = "ts"
 TIME_ESTIMATED_UNSYNCED = "estimated_unsynced"
@@ -81,7 +84,7 @@ def expand_events(
     device_codes, _ = pd.factorize(heartbeats["device_id"])
     max_overlap = _overlap_limits(heartbeats, parsed.row, parsed.values)
     alignment = align_lists(parsed.row, parsed.values, device_codes, parsed.has_list,
-                            max_overlap)
+                            max_overlap, parsed.has_bad_element)
     _report_possible_loss(heartbeats, parsed.lengths, alignment, report)
 
     event_seconds, boot_offset = _estimate_times(heartbeats, parsed.row, parsed.values)
@@ -167,7 +170,9 @@ def _new_events_frame(heartbeats, parsed, alignment, event_seconds, boot_offset)
     rows = parsed.row[new]
     values = parsed.values[new]
     new_index = np.cumsum(new) - 1
-    counts = np.bincount(new_index[alignment.root], minlength=int(new.sum()))
+    # Repeats inside a list with a hole have no first appearance to point at.
+    counted = new[alignment.root]
+    counts = np.bincount(new_index[alignment.root[counted]], minlength=int(new.sum()))
 
     events = pd.DataFrame({
         "device_id": heartbeats["device_id"].to_numpy(dtype=object)[rows],
@@ -196,6 +201,9 @@ def _assign_times(
     unsynced = ts < EARLIEST_PLAUSIBLE_TS
     invalid = ~unsynced & (ts > carried_at)
     seconds = np.where(unsynced | invalid, events["estimated_seconds"].to_numpy(), ts)
+    # An impossible "up" can push an estimate outside what datetime64[ns] holds.
+    out_of_range = ~((seconds >= EARLIEST_EVENT_SECONDS) & (seconds < LATEST_EVENT_SECONDS))
+    seconds = np.where(out_of_range, np.nan, seconds)
 
     events["event_time"] = pd.to_datetime(np.round(seconds * 1000), unit="ms", utc=True)
     events["event_time"] = events["event_time"].dt.as_unit("ns")
@@ -206,6 +214,7 @@ def _assign_times(
 
     report.add("event_time_unsynced", events.loc[unsynced, "first_heartbeat_id"])
     report.add("event_time_invalid", events.loc[invalid, "first_heartbeat_id"])
+    report.add("event_time_out_of_range", events.loc[out_of_range, "first_heartbeat_id"])
     return events.drop(columns="estimated_seconds")
 
 

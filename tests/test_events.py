@@ -210,3 +210,22 @@ def test_no_events_gives_empty_typed_table(heartbeat_db):
 
     assert events.empty
     assert "event_time" in events.columns
+
+
+def test_list_with_a_hole_does_not_repeat_events(heartbeat_db):
+    logged = [event(4, 7, n, ts=SYNCED + n, up=n) for n in range(6)]
+    holed = logged[:3] + [{"t": 4, "d0": 7}] + logged[4:5]
+    rows = [heartbeat(0, logged[:4]), heartbeat(1, holed), heartbeat(2, logged[:6])]
+
+    events, quality = expand(heartbeat_db(rows))
+
+    assert events["d1"].tolist() == [0, 1, 2, 3, 4, 5]
+    assert quality.count("event_missing_keys") == 1
+
+
+def test_list_with_a_hole_alone_keeps_valid_events(heartbeat_db):
+    lst = [event(3, 15, ts=SYNCED, up=30), {"t": 3, "d0": 201}, event(2, 65469, up=31)]
+
+    events, _ = expand(heartbeat_db([heartbeat(0, lst)]))
+
+    assert events["tag"].tolist() == [3, 2]

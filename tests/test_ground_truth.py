@@ -138,11 +138,6 @@ def test_table_variants_give_same_boots(tmp_path, options):
     pd.testing.assert_frame_equal(variant.boots[columns], plain.boots[columns])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="expand_events counts events again after a ring-buffer element with missing "
-           "keys is skipped, because the shortened list no longer aligns with its neighbours",
-)
 def test_events_found_once_beside_malformed_rows(tmp_path):
     fleet = simulate_fleet(devices=20, days=14, seed=20260501)
     assert "event_missing_keys" in set(fleet.truth_malformed["kind"])
