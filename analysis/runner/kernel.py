@@ -3,8 +3,9 @@
 A notebook's metadata names the kernel it was last saved with (``python3``, or a name from
 someone else's machine such as ``python3-venv-old``). Executing under that name would run
 the report in whatever environment the name points at, or fail where it is not installed.
-The runner therefore registers a kernelspec for the interpreter it runs in and passes that
-name to papermill, which overrides the notebook's metadata.
+The runner therefore installs its own kernelspec for the interpreter it runs in, named
+after that interpreter's path, and passes that name to papermill, which overrides the
+notebook's metadata.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ipykernel.kernelspec import get_kernel_dict
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_client.manager import KernelManager
 from traitlets.config import Config
@@ -35,7 +37,10 @@ class KernelUnavailableError(AnalysisError):
 
 
 def ensure_kernel(executable: str | None = None) -> str:
-    """Return the name of a kernelspec that runs `executable`, registering one if needed.
+    """Return the name of this package's kernelspec for `executable`, installing it if needed.
+
+    The kernelspec is written when it is missing and rewritten when it differs from what
+    the installed ipykernel would write, for example after an upgrade.
 
     Parameters
     ----------
@@ -56,28 +61,27 @@ def ensure_kernel(executable: str | None = None) -> str:
     _check_ipykernel(python)
 
     manager = KernelSpecManager()
-    name = find_kernel(python, manager)
-    if name is None:
-        name = _install_kernelspec(python, manager)
+    name = kernel_name_for(python)
+    wanted = kernel_spec_for(python)
+    if _installed_spec(manager, name) != wanted:
+        _install_kernelspec(manager, name, wanted)
         logger.info("registered Jupyter kernel %s for %s", name, python)
 
     check_kernel_starts(name)
     return name
 
 
-def find_kernel(python: str, manager: KernelSpecManager | None = None) -> str | None:
-    """Return the name of an installed kernelspec whose command starts with `python`."""
-    manager = manager or KernelSpecManager()
-    preferred = kernel_name_for(python)
-    specs = manager.get_all_specs()
-    matches = [
-        name
-        for name, entry in specs.items()
-        if entry.get("spec", {}).get("argv", [None])[0] == python
-    ]
-    if preferred in matches:
-        return preferred
-    return sorted(matches)[0] if matches else None
+def kernel_spec_for(python: str) -> dict:
+    """Return the ``kernel.json`` content that starts an IPython kernel with `python`.
+
+    It is ipykernel's own kernelspec with the interpreter path replaced, so it declares
+    the same protocol version and CurveZMQ support, which lets jupyter_client encrypt the
+    kernel's TCP connections.
+    """
+    spec = get_kernel_dict(python_arguments=["-Xfrozen_modules=off"])
+    spec["argv"] = [python, *spec["argv"][1:]]
+    spec["display_name"] = f"Python (DoorCounter analysis, {Path(python).parent.parent})"
+    return spec
 
 
 def kernel_name_for(python: str) -> str:
@@ -91,14 +95,13 @@ def kernel_name_for(python: str) -> str:
 
 
 def kernel_config() -> Config:
-    """Return the kernel manager settings the runner uses for every kernel it starts.
+    """Return the kernel manager settings for every kernel the runner starts.
 
-    On POSIX systems the kernel talks over Unix domain sockets instead of TCP ports on
-    localhost, so no other local user can connect to it, and ipykernel has no reason to
-    warn about unencrypted TCP.
+    The kernels listen on TCP ports of localhost. With ``transport_encryption="auto"``,
+    jupyter_client gives each kernel CurveZMQ keys when its kernelspec declares support,
+    as `kernel_spec_for` does, so no other local process can read or drive the kernel.
     """
-    transport = "ipc" if os.name == "posix" else "tcp"
-    return Config({"KernelManager": {"transport": transport}})
+    return Config({"KernelManager": {"transport_encryption": "auto"}})
 
 
 def check_kernel_starts(name: str) -> None:
@@ -146,15 +149,17 @@ def _check_ipykernel(python: str) -> None:
         )
 
 
-def _install_kernelspec(python: str, manager: KernelSpecManager) -> str:
-    name = kernel_name_for(python)
-    spec = {
-        "argv": [python, "-Xfrozen_modules=off", "-m", "ipykernel_launcher",
-                 "-f", "{connection_file}"],
-        "display_name": f"Python (DoorCounter analysis, {sys.prefix})",
-        "language": "python",
-        "metadata": {"debugger": True},
-    }
+def _installed_spec(manager: KernelSpecManager, name: str) -> dict | None:
+    directory = manager.find_kernel_specs().get(name)
+    if directory is None:
+        return None
+    try:
+        return json.loads(Path(directory, "kernel.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _install_kernelspec(manager: KernelSpecManager, name: str, spec: dict) -> None:
     with tempfile.TemporaryDirectory() as source:
         Path(source, "kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
         try:
@@ -165,7 +170,6 @@ def _install_kernelspec(python: str, manager: KernelSpecManager) -> str:
             logger.debug("cannot write a kernelspec under %s (%s); using the user directory",
                          sys.prefix, err)
             _install_for_user(manager, source, name)
-    return name
 
 
 def _install_for_user(manager: KernelSpecManager, source: str, name: str) -> None:

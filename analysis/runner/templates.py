@@ -14,7 +14,9 @@ CONTENT_SECURITY_POLICY = (
 )
 
 # Extends nbconvert's lab template: drops require.js, MathJax, Mermaid and widget scripts,
-# which the lab template loads from a CDN, and adds a link back to the run index.
+# which the lab template loads from a CDN, adds a link back to the run index, and gives
+# each PNG figure the alternative text stored in its output metadata
+# (``{"image/png": {"alt": ...}}``, as `analysis.notebook.show_figure` writes it).
 REPORT_TEMPLATE = """\
 {%- extends 'index.html.j2' -%}
 {%- block html_head_js_requirejs -%}
@@ -28,6 +30,13 @@ REPORT_TEMPLATE = """\
 <nav style="font-family: system-ui, sans-serif; font-size: 0.9rem; padding: 0.5rem 1rem;">
 <a href="index.html">&larr; All reports of this run</a></nav>
 {%- endblock body_header -%}
+{% block data_png scoped %}
+{%- set alt = output.metadata.get("image/png", {}).get("alt") or "Figure" -%}
+<div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}">
+<img alt="{{ alt | escape_html }}"
+  src="data:image/png;base64,{{ output.data['image/png'] | escape_html }}">
+</div>
+{%- endblock data_png %}
 """
 
 PAGE_STYLE = """
