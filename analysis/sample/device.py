@@ -76,6 +76,16 @@ HEARTBEAT_PATH_HASH = path_hash("/api/v1/heartbeat")
 CONFIG_PATH_HASH = path_hash("/api/v1/config")
 
 
+@dataclass(frozen=True)
+class BootEnding:
+    """What ends a boot (``panic``, ``ota``, ``incident``, ...) and when the chip resets."""
+
+    reason: str
+    time: int
+    incident: Incident | None = None
+    version: str | None = None
+
+
 @dataclass
 class DeviceRun:
     """Everything one device produced: boots, events and the heartbeats the server stored."""
@@ -203,50 +213,60 @@ class DeviceSimulation:
     ) -> tuple[int, int, BootPlan | None]:
         """Run a boot that connects and posts heartbeats until something ends it."""
         start = events.start
+        connect, first_slot = self._connection_times(start, plan)
+        heap = self._heap_model()
+        ending = self._first_ending(start, heap)
+        if plan.kind == BROWNOUT_REPORT and start + 10 < ending.time:
+            ending = BootEnding("brownout", start + 10)
+
+        interval = self.config.heartbeat_interval_s
+        slots = np.arange(first_slot, max(ending.time, first_slot), interval, dtype=np.int64)
+        status, http_codes = self._slot_status(slots)
+        ending = self._firmware_ending(ending, slots, status, http_codes)
+
+        keep = slots < ending.time
+        slots, status, http_codes = slots[keep], status[keep], http_codes[keep]
+        _, used = self._walk_failures(slots, status, http_codes, events)
+        down_times, down_codes = self._link_events(events, start, connect, ending.time)
+        self._config_fetches(events, first_slot + 2, ending.time)
+        self._store_heartbeats(record, slots, status, heap, down_times, down_codes)
+        self.watchdog_used = used
+        return self._after_networked(ending, events, plan)
+
+    def _connection_times(self, start: int, plan: BootPlan) -> tuple[int, int]:
+        """Return when the boot tries Wi-Fi and when it posts its first heartbeat."""
         if plan.kind == BROWNOUT_REPORT:
-            connect = start + 3
-            first_slot = start + int(self.rng.integers(6, 9))
-        else:
-            connect = start + int(self.rng.integers(3, 7))
-            first_slot = connect + int(self.rng.integers(4, 11))
+            return start + 3, start + int(self.rng.integers(6, 9))
+        connect = start + int(self.rng.integers(3, 7))
+        return connect, connect + int(self.rng.integers(4, 11))
+
+    def _heap_model(self) -> HeapModel:
         release = self.config.release(self.version)
-        heap = HeapModel(
+        return HeapModel(
             base=int(self.profile.heap_base + self.rng.normal(0, 1_500)),
             version_leak_per_hour=release.leak_bytes_per_hour,
             device_leak_per_hour=self.profile.leak_bytes_per_hour,
             device_leak_start_s=self.profile.leak_start_uptime_s,
         )
-        reason, hard_end, incident = self._first_ending(start, heap, release.crash_rate_multiplier)
-        if plan.kind == BROWNOUT_REPORT and start + 10 < hard_end:
-            reason, hard_end = "brownout", start + 10
 
-        interval = self.config.heartbeat_interval_s
-        slots = np.arange(first_slot, max(hard_end, first_slot), interval, dtype=np.int64)
-        status, http_codes = self._slot_status(slots)
-        trigger, _ = self._walk_failures(slots, status, http_codes, None)
+    def _firmware_ending(
+        self, ending: BootEnding, slots: np.ndarray, status: np.ndarray, codes: np.ndarray
+    ) -> BootEnding:
+        """Return an earlier ending the firmware chooses: connectivity watchdog or OTA."""
+        trigger, _ = self._walk_failures(slots, status, codes, None)
         if trigger is not None:
-            reason, hard_end = "connectivity", int(slots[trigger]) + 1
-        ota = self._ota_slot(slots, status, hard_end)
+            ending = BootEnding("connectivity", int(slots[trigger]) + 1)
+        ota = self._ota_slot(slots, status, ending.time)
         if ota is not None:
-            ota_slot, version = ota
-            reason, hard_end = "ota", ota_slot + int(self.rng.integers(30, 121))
-        end = hard_end
-
-        keep = slots < end
-        slots, status, http_codes = slots[keep], status[keep], http_codes[keep]
-        _, used = self._walk_failures(slots, status, http_codes, events)
-        down_times, down_codes = self._link_events(events, start, connect, end)
-        self._config_fetches(events, first_slot + 2, end)
-        self._store_heartbeats(record, slots, status, heap, down_times, down_codes)
-        self.watchdog_used = used
-
-        return self._after_networked(reason, end, events, incident, plan,
-                                     version if reason == "ota" else None)
+            slot, version = ota
+            download_s = int(self.rng.integers(30, 121))
+            ending = BootEnding("ota", slot + download_s, version=version)
+        return ending
 
     def _after_networked(
-        self, reason: str, end: int, events: BootEvents, incident: Incident | None,
-        plan: BootPlan, version: str | None,
+        self, ending: BootEnding, events: BootEvents, plan: BootPlan
     ) -> tuple[int, int, BootPlan | None]:
+        reason, end = ending.reason, ending.time
         if reason == "window":
             return end, end, None
         if reason in ("panic", "leak"):
@@ -261,12 +281,12 @@ class DeviceSimulation:
         if reason == "ota":
             events.add(end - 1, EVT_REBOOT, REBOOT_OTA)
             self.pending_updates = [item for item in self.pending_updates if item[0] > end]
-            return end, end + 1, BootPlan(NORMAL, 3, "ota_update", version=version)
+            return end, end + 1, BootPlan(NORMAL, 3, "ota_update", version=ending.version)
         if reason == "brownout":
             # After the last reporting boot the supply gives up for hours.
             delay = plan.off_s if plan.remaining <= 0 else 1
             return end, end + delay, self._next_brownout(plan, BROWNOUT_REPORT)
-        return self._after_incident(incident, events)
+        return self._after_incident(ending.incident, events)
 
     def _after_incident(
         self, incident: Incident, events: BootEvents
@@ -310,12 +330,13 @@ class DeviceSimulation:
 
     # --- what ends a boot -----------------------------------------------------------
 
-    def _first_ending(
-        self, start: int, heap: HeapModel, multiplier: float
-    ) -> tuple[str, int, Incident | None]:
-        crash_from = max(start, self.window_start)
+    def _first_ending(self, start: int, heap: HeapModel) -> BootEnding:
+        """Return what ends the boot first from outside the firmware's choice."""
+        multiplier = self.config.release(self.version).crash_rate_multiplier
         panics = self.config.panics_per_device_day * multiplier
         watchdog_resets = self.config.watchdog_resets_per_device_day * multiplier
+        # Crashes are drawn from the window start, so no device crashes before it.
+        crash_from = max(start, self.window_start)
         candidates = {
             "panic": crash_from + self._waiting_time(panics),
             "watchdog": crash_from + self._waiting_time(watchdog_resets),
@@ -326,7 +347,8 @@ class DeviceSimulation:
         if incident is not None:
             candidates["incident"] = float(incident.time)
         reason = min(candidates, key=candidates.get)
-        return reason, int(math.ceil(min(candidates[reason], self.window_end))), incident
+        time = int(math.ceil(min(candidates[reason], self.window_end)))
+        return BootEnding(reason, time, incident=incident if reason == "incident" else None)
 
     def _waiting_time(self, per_day: float) -> float:
         if per_day <= 0:

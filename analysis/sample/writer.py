@@ -98,7 +98,7 @@ def write_database(
         )
     with _atomic_file(path) as temporary:
         _write_table(temporary, table, columns, names, time_format)
-    logger.info("wrote %d %s rows to %s", len(rows), shape, path)
+    logger.debug("wrote %d %s rows to %s", len(rows), shape, path)
     return path
 
 
@@ -228,5 +228,5 @@ def write_truth_tables(fleet: SimulatedFleet, directory: str | os.PathLike) -> l
         path = directory / f"{name}.csv"
         frame.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
         paths.append(path)
-    logger.info("wrote %d truth tables to %s", len(paths), directory)
+    logger.debug("wrote %d truth tables to %s", len(paths), directory)
     return paths
