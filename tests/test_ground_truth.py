@@ -43,9 +43,9 @@ def load_quietly(path):
 
 @pytest.fixture(scope="module", params=[1, 2, 3])
 def simulated(request, tmp_path_factory):
-    """A busy fleet, its SQLite file loaded by the analysis, for three seeds."""
+    """A busy fleet with malformed rows, its SQLite file loaded by the analysis, three seeds."""
     fleet = simulate_fleet(devices=12, days=6, seed=request.param, releases=RELEASES,
-                           malformed_rows=0, **BUSY_SCENARIOS)
+                           malformed_rows=8, **BUSY_SCENARIOS)
     path = write_database(fleet, tmp_path_factory.mktemp("truth") / "fleet.sqlite")
     return fleet, load_quietly(path)
 
@@ -138,8 +138,8 @@ def test_table_variants_give_same_boots(tmp_path, options):
     pd.testing.assert_frame_equal(variant.boots[columns], plain.boots[columns])
 
 
-def test_events_found_once_beside_malformed_rows(tmp_path):
-    fleet = simulate_fleet(devices=20, days=14, seed=20260501)
+def test_default_fleet_events_found_once(tmp_path):
+    fleet = simulate_fleet(devices=8, days=10)
     assert "event_missing_keys" in set(fleet.truth_malformed["kind"])
     analysed = load_quietly(write_database(fleet, tmp_path / "fleet.sqlite"))
     truth = fleet.truth_events[fleet.truth_events["observable"]]
