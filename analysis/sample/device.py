@@ -14,8 +14,8 @@ Firmware behaviour simulated here:
 - Every Wi-Fi disconnect logs EVT_WIFI_DOWN with the reason; ``last_disconnect_code`` is the
   last one of the boot.
 - Firmware restarts (OTA, factory reset, re-provisioning, connectivity watchdog) log
-  EVT_REBOOT first and reset with ESP_RST_SW (3); the two FATAL paths log EVT_REBOOT and hang
-  until the task watchdog resets the chip (6).
+  EVT_REBOOT first and reset with ESP_RST_SW (3). The two FATAL paths log EVT_REBOOT and
+  hang until the task watchdog resets the chip (6).
 - The ring buffer and a synced clock survive every reset except a power-on (1).
 
 Versions without diagnostics behave the same but log nothing and report only base fields.
@@ -78,7 +78,7 @@ CONFIG_PATH_HASH = path_hash("/api/v1/config")
 
 @dataclass(frozen=True)
 class BootEnding:
-    """What ends a boot (``panic``, ``ota``, ``incident``, ...) and when the chip resets."""
+    """End of a boot: its reason (``panic``, ``ota``, ``incident``, ...) and reset time."""
 
     reason: str
     time: int
