@@ -32,6 +32,7 @@ from analysis.runner.source import resolve_database
 from analysis.runner.window import parse_window
 
 __all__ = [
+    "describe_figure",
     "describe_window",
     "format_duration",
     "open_report_fleet",
@@ -63,7 +64,8 @@ def parse_list(value: object, name: str = "value") -> list[str]:
     Raises
     ------
     InvalidInputError
-        If `value` is a tuple, or the text papermill writes for one, or holds a non-string.
+        If `value` is a tuple, the text papermill writes for one, or a list that contains
+        a value other than a string.
 
     Examples
     --------
@@ -91,7 +93,7 @@ def parse_list(value: object, name: str = "value") -> list[str]:
     not_text = [item for item in value if not isinstance(item, str)]
     if not_text:
         raise InvalidInputError(
-            f"parameter {name} holds non-string values {not_text!r}; quote them, for "
+            f"invalid parameter {name}: {not_text!r} are not strings; quote them, for "
             f"example {name}=['1.1.0']"
         )
     return list(value)
@@ -212,11 +214,11 @@ def show_table(frame: pd.DataFrame, *, empty: str, max_rows: int = MAX_TABLE_ROW
     if frame.empty:
         show_summary(empty)
         return
-    shown = frame.head(max_rows).copy()
-    for column in shown.columns:
-        if pd.api.types.is_timedelta64_dtype(shown[column]):
-            shown[column] = shown[column].map(format_duration)
-    display(HTML(shown.to_html(index=False, escape=True, na_rep="", border=0)))
+    head = frame.head(max_rows).copy()
+    for column in head.columns:
+        if pd.api.types.is_timedelta64_dtype(head[column]):
+            head[column] = head[column].map(format_duration)
+    display(HTML(head.to_html(index=False, escape=True, na_rep="", border=0)))
     if len(frame) > max_rows:
         show_summary(f"First {max_rows:,} of {len(frame):,} rows shown.")
 
@@ -241,11 +243,20 @@ def format_duration(value: pd.Timedelta) -> str:
     return f"{minutes} min"
 
 
-def show_figure(figure: Figure | None, *, empty: str) -> None:
+def show_figure(figure: Figure | None, *, empty: str, alt: str = "") -> None:
     """Display a matplotlib figure as a PNG image, or `empty` when `figure` is None.
 
     The PNG is rendered here rather than by the notebook's matplotlib backend, so the
     image reaches the HTML page whichever backend the kernel runs.
+
+    Parameters
+    ----------
+    figure : Figure or None
+        The figure to show.
+    empty : str
+        The sentence shown instead when there is nothing to plot.
+    alt : str
+        Alternative text of the image; by default built from the axes' titles and labels.
     """
     from IPython.display import Image, display
 
@@ -254,7 +265,32 @@ def show_figure(figure: Figure | None, *, empty: str) -> None:
         return
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=FIGURE_DPI)
-    display(Image(data=buffer.getvalue(), format="png"))
+    description = alt or describe_figure(figure)
+    display(Image(data=buffer.getvalue(), format="png"),
+            metadata={"image/png": {"alt": description}})
+
+
+def describe_figure(figure: Figure) -> str:
+    """Return a short description of a figure from its axes, for alternative text.
+
+    Examples
+    --------
+    >>> figure = Figure()
+    >>> axes = figure.add_subplot()
+    >>> _ = axes.set(ylabel="free heap (bytes)", xlabel="uptime (h)")
+    >>> describe_figure(figure)
+    'Plot of free heap (bytes) against uptime (h)'
+    """
+    parts = []
+    for axes in figure.get_axes():
+        title = axes.get_title()
+        labels = [axes.get_ylabel(), axes.get_xlabel()]
+        if title:
+            parts.append(title)
+        elif all(labels):
+            parts.append(f"{labels[0]} against {labels[1]}")
+    described = "; ".join(dict.fromkeys(p for p in [figure.get_suptitle(), *parts] if p))
+    return f"Plot of {described}" if described else "Figure"
 
 
 def to_json_value(value: object, key: str = "value") -> object:

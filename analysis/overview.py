@@ -1,7 +1,7 @@
 """Fleet overview figures: who reports, who went silent, which firmware runs where.
 
 Every function accepts an empty heartbeat table and then returns empty results, so a
-report over an empty window can say so instead of failing.
+report over an empty window can state that instead of failing.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
-from conftest import write_heartbeats
+from jupyter_client.kernelspec import KernelSpecManager
 from nbformat.v4 import new_code_cell, new_notebook
 
 from analysis.errors import DatabaseNotFoundError, InvalidInputError, TableNotFoundError
@@ -31,37 +31,32 @@ from analysis.runner.kernel import KernelUnavailableError, ensure_kernel
 from analysis.runner.run import run_reports
 from analysis.runner.source import check_database, fingerprint_database, resolve_database
 from analysis.runner.window import parse_since, parse_window
+from analysis.sample import simulate_fleet, write_database
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-START = pd.Timestamp("2026-05-01 00:00:00")
+SEED = 20260501
 # A device id with markup, to show that text from the database is escaped in every page.
 MARKUP_DEVICE = "<b>dc-markup</b>"
 
 
-def small_fleet_rows() -> list[dict]:
-    """Four devices over five hours: v1.0.0 without diagnostics, two move to v1.1.0.
+def write_small_fleet(path: Path) -> Path:
+    """Write a simulated fleet (10 devices, 3 days) plus one hand-written device.
 
-    dc-0003 stops after 2.5 hours, so it is stale at the end of the window.
+    The extra device has markup in its id, to show that text from the database is escaped
+    in every page, and stops after an hour, so it is stale at the end of the window.
     """
-    rows = []
-    devices = ["dc-0001", "dc-0002", "dc-0003", MARKUP_DEVICE]
-    for number, device in enumerate(devices):
-        for step in range(60):
-            if device == "dc-0003" and step > 30:
-                break
-            upgraded = step > 30 and number % 2 == 1
-            rows.append({
-                "id": len(rows) + 1,
-                "device_id": device,
-                "received_at": (START + pd.Timedelta(minutes=5 * step)).isoformat(sep=" "),
-                "uptime": 3600 + 300 * step,
-                "firmware_version": "1.1.0" if upgraded else "1.0.0",
-                "reset_reason": 1 if upgraded else None,
-                "heap_free": 200_000 if upgraded else None,
-                "heap_min_free": 190_000 if upgraded else None,
-                "recent_events": [] if upgraded else None,
-            })
-    return rows
+    write_database(simulate_fleet(devices=10, days=3, seed=SEED), path)
+    with sqlite3.connect(path) as connection:
+        (first,) = connection.execute("SELECT min(received_at) FROM heartbeats").fetchone()
+        start = pd.Timestamp(first)
+        connection.executemany(
+            "INSERT INTO heartbeats (device_id, received_at, uptime, firmware_version) "
+            "VALUES (?, ?, ?, '1.0.0')",
+            [(MARKUP_DEVICE, (start + pd.Timedelta(minutes=5 * step)).isoformat(sep=" "),
+              600 + 300 * step) for step in range(12)],
+        )
+    connection.close()
+    return path
 
 
 def sql_one(db: Path, query: str) -> tuple:
@@ -95,7 +90,7 @@ def write_notebook(directory: Path, name: str, sources: list[str], *,
 
 @pytest.fixture(scope="module")
 def fleet_db(tmp_path_factory) -> Path:
-    return write_heartbeats(tmp_path_factory.mktemp("db") / "fleet.sqlite", small_fleet_rows())
+    return write_small_fleet(tmp_path_factory.mktemp("db") / "fleet.sqlite")
 
 
 @pytest.fixture(scope="module")
@@ -183,20 +178,29 @@ def test_overview_counts_equal_sql(full_run, fleet_db):
 
 
 @pytest.mark.slow
-def test_overview_lists_stale_device(full_run):
+def test_overview_stale_devices_equal_sql(full_run, fleet_db):
     result, _, _ = full_run
     overview = read_json(result.run_dir / "summary.json")["fleet_overview"]
+    with sqlite3.connect(fleet_db) as connection:
+        stale = [row[0] for row in connection.execute(
+            "SELECT device_id FROM heartbeats GROUP BY device_id HAVING max(received_at) < "
+            "(SELECT datetime(max(received_at), '-1 hour') FROM heartbeats) "
+            "ORDER BY device_id")]
+    connection.close()
 
-    assert overview["stale_devices"] == 1
-    assert overview["stale_device_ids"] == ["dc-0003"]
+    assert MARKUP_DEVICE in stale
+    assert sorted(overview["stale_device_ids"]) == stale
+    assert overview["stale_devices"] == len(stale)
 
 
 @pytest.mark.slow
 def test_overview_share_with_diagnostics_equals_sql(full_run, fleet_db):
     result, _, _ = full_run
     overview = read_json(result.run_dir / "summary.json")["fleet_overview"]
-    (share,) = sql_one(fleet_db, "SELECT round(100.0 * sum(heap_free IS NOT NULL) / count(*), 1) "
-                                 "FROM heartbeats")
+    (share,) = sql_one(fleet_db, "SELECT round(100.0 * sum(reset_reason IS NOT NULL OR "
+                                 "heap_free IS NOT NULL OR heap_min_free IS NOT NULL OR "
+                                 "last_disconnect_code IS NOT NULL OR recent_events IS NOT NULL)"
+                                 " / count(*), 1) FROM heartbeats")
 
     assert overview["share_with_diagnostics_pct"] == pytest.approx(share)
     assert overview["firmware_versions"] == ["1.0.0", "1.1.0"]
@@ -223,11 +227,13 @@ def test_run_json_fingerprints_database(full_run, fleet_db):
     result, _, _ = full_run
     database = read_json(result.run_dir / "run.json")["database"]
     content = fleet_db.read_bytes()
+    mebibyte = 1024 * 1024
 
-    # The file is smaller than one MiB, so the head and tail hash covers it exactly once.
-    assert len(content) < 1024 * 1024
+    assert len(content) > 2 * mebibyte
     assert database["size_bytes"] == len(content)
-    assert database["sha256_head_tail"] == hashlib.sha256(content).hexdigest()
+    assert database["sha256_head_tail"] == hashlib.sha256(
+        content[:mebibyte] + content[-mebibyte:]
+    ).hexdigest()
     assert database["wal_size_bytes"] == 0
 
 
@@ -248,7 +254,7 @@ def test_report_page_has_no_code_and_embeds_figures(full_run):
     assert "summary_path: str" not in page
     assert "hl-ipython3" not in page
     assert 'class="jp-InputPrompt' not in page
-    assert re.search(r'<img [^>]*src="data:image/png;base64,', page)
+    assert re.search(r'<img alt="Plot of [^"]+" src="data:image/png;base64,', page)
     assert "cdnjs" not in page
     assert "Content-Security-Policy" in page
 
@@ -412,17 +418,18 @@ def test_check_database_rejects_table_missing(heartbeat_db):
         check_database(str(db))
 
 
-def test_fingerprint_hashes_head_and_tail(tmp_path):
-    path = tmp_path / "big.sqlite"
-    block = 1024 * 1024
-    content = b"SQLite format 3\x00" + bytes(range(256)) * (3 * block // 256)
+@pytest.mark.parametrize("size", [100, 1024 * 1024 + 10, 3 * 1024 * 1024])
+def test_fingerprint_hashes_each_byte_once(tmp_path, size):
+    path = tmp_path / "fleet.sqlite"
+    content = (b"SQLite format 3\x00" + bytes(range(256)) * (size // 256 + 1))[:size]
     path.write_bytes(content)
+    block = 1024 * 1024
+    hashed = content if size <= 2 * block else content[:block] + content[-block:]
 
     fingerprint = fingerprint_database(str(path))
 
-    expected = hashlib.sha256(content[:block] + content[-block:]).hexdigest()
-    assert fingerprint["sha256_head_tail"] == expected
-    assert fingerprint["size_bytes"] == len(content)
+    assert fingerprint["sha256_head_tail"] == hashlib.sha256(hashed).hexdigest()
+    assert fingerprint["size_bytes"] == size
 
 
 def test_resolve_database_prefers_argument_then_environment(tmp_path, monkeypatch):
@@ -431,6 +438,17 @@ def test_resolve_database_prefers_argument_then_environment(tmp_path, monkeypatc
     assert resolve_database(tmp_path / "given.sqlite") == str(tmp_path / "given.sqlite")
     assert resolve_database("") == str(tmp_path / "from_env.sqlite")
     assert resolve_database("sqlite:///x.sqlite") == "sqlite:///x.sqlite"
+
+
+@pytest.mark.slow
+def test_kernelspec_runs_this_interpreter():
+    name = ensure_kernel()
+    spec = KernelSpecManager().get_kernel_spec(name)
+
+    assert spec.argv[0] == sys.executable
+    assert spec.argv[-4:] == ["-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    # Declaring curve support lets jupyter_client encrypt the kernel's connections.
+    assert "curve" in spec.metadata["supported_encryption"]
 
 
 @pytest.mark.slow

@@ -1,6 +1,6 @@
 """Run report notebooks with papermill and publish them as HTML.
 
-`run_reports` is the entry point; the modules below it each do one step: `catalog` finds
+`run_reports` is the entry point. Each module below it does one step: `catalog` finds
 the notebooks, `source` checks the database, `kernel` provides a Jupyter kernel,
 `execute` runs one notebook, `html` writes the pages and `summary` the JSON records.
 

@@ -1,8 +1,8 @@
 """Execute one report notebook with papermill and record how it ended.
 
-A notebook that raises is not an error of the run: papermill still writes the executed
-notebook with the failing cell marked, and the outcome records the exception so the run
-index can show it while the other reports go on.
+A notebook that raises does not stop the run. Papermill still writes the executed
+notebook with the failing cell marked, and the outcome records the exception for the run
+index while the other reports go on.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from analysis.runner.kernel import kernel_config
 
 logger = logging.getLogger(__name__)
 
-# Generous enough for a year of a large fleet; only there so a hung cell cannot block a
-# scheduled run for ever.
+# A cell that runs longer is stopped, so a hung cell cannot block a scheduled run for ever.
+# One hour is an estimate with a wide margin over what a report cell needs on the sample fleet.
 CELL_TIMEOUT_S = 3600
 KERNEL_START_TIMEOUT_S = 120
 PARAMETER_SCALARS = (str, int, float, bool, type(None))
@@ -32,7 +32,7 @@ MAX_MESSAGE_CHARS = 2000
 
 @dataclass(frozen=True)
 class ExecutionOutcome:
-    """How one notebook execution ended."""
+    """The end state of one notebook execution: success, duration and any error."""
 
     succeeded: bool
     duration_s: float

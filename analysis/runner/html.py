@@ -81,13 +81,13 @@ def write_run_index(run_dir: Path, run: Mapping, summaries: Mapping[str, object]
         The content of ``summary.json``: headline figures by report name.
     """
     titles = {report["name"]: report["title"] for report in run["reports"]}
-    shown = {
+    displayed = {
         name: {key: _display_value(value) for key, value in figures.items()}
         for name, figures in summaries.items()
         if isinstance(figures, Mapping)
     }
     page = _PAGES.get_template("run").render(
-        run=run, summaries=shown, titles=titles, csp=CONTENT_SECURITY_POLICY, style=PAGE_STYLE,
+        run=run, summaries=displayed, titles=titles, csp=CONTENT_SECURITY_POLICY, style=PAGE_STYLE,
     )
     path = run_dir / "index.html"
     path.write_text(page, encoding="utf-8")
@@ -97,7 +97,7 @@ def write_run_index(run_dir: Path, run: Mapping, summaries: Mapping[str, object]
 def write_runs_index(out_dir: Path) -> Path:
     """Write ``index.html`` in `out_dir`, listing every run found there, newest first.
 
-    Each run is read from its ``run.json``; a directory without a readable one is skipped
+    Each run is read from its ``run.json``. A directory without a readable one is skipped
     with a warning, so one damaged run cannot hide the others.
     """
     runs = []

@@ -62,9 +62,9 @@ def ensure_kernel(executable: str | None = None) -> str:
 
     manager = KernelSpecManager()
     name = kernel_name_for(python)
-    wanted = kernel_spec_for(python)
-    if _installed_spec(manager, name) != wanted:
-        _install_kernelspec(manager, name, wanted)
+    expected = kernel_spec_for(python)
+    if _installed_spec(manager, name) != expected:
+        _install_kernelspec(manager, name, expected)
         logger.info("registered Jupyter kernel %s for %s", name, python)
 
     check_kernel_starts(name)

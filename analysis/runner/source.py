@@ -2,8 +2,8 @@
 
 The runner checks the database once, before any notebook starts, so a wrong path costs a
 one-line error instead of a set of failed reports. The fingerprint in ``run.json`` lets a
-reader tell later whether two runs read the same file; it is computed from the file's
-bytes without opening it as a database, so the file is never written to.
+reader tell later whether two runs read the same file. It is computed from the file's
+bytes, read in binary mode without opening the file as a database.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ FAILED = "failed"
 
 @dataclass(frozen=True)
 class ReportResult:
-    """How one report of a run ended and where its files are, relative to the run directory."""
+    """The outcome of one report and its file names, relative to the run directory."""
 
     name: str
     title: str

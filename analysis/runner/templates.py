@@ -13,9 +13,9 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:"
 )
 
-# Extends nbconvert's lab template: drops require.js, MathJax, Mermaid and widget scripts,
-# which the lab template loads from a CDN, adds a link back to the run index, and gives
-# each PNG figure the alternative text stored in its output metadata
+# Extends nbconvert's lab template. It drops require.js, MathJax, Mermaid and widget
+# scripts, which the lab template loads from a CDN, and adds a link back to the run index.
+# Each PNG figure gets the alternative text of its output metadata
 # (``{"image/png": {"alt": ...}}``, as `analysis.notebook.show_figure` writes it).
 REPORT_TEMPLATE = """\
 {%- extends 'index.html.j2' -%}
