@@ -4,22 +4,32 @@ The analysis never writes to the database it reads: SQLite files are opened with
 ``mode=ro`` through a URI, so even a bug cannot change the file. The table and its columns
 are discovered from the schema, never assumed, and identifiers reach SQL only through
 SQLAlchemy's quoting after they were found in the schema.
+
+The server writes to the same file while reports read it. When a writer holds the lock
+(rollback-journal mode), reads are retried with exponential backoff for up to
+``lock_timeout_s`` seconds (argument, else ``DOORCOUNTER_LOCK_TIMEOUT_S``, else
+`DEFAULT_LOCK_TIMEOUT_S`), and then fail with `DatabaseLockedError`.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
 from analysis.errors import (
+    DatabaseError,
+    DatabaseLockedError,
     DatabaseNotFoundError,
     InvalidInputError,
     MissingColumnError,
@@ -31,6 +41,16 @@ from analysis.errors import (
 logger = logging.getLogger(__name__)
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+
+LOCK_TIMEOUT_ENVIRONMENT_VARIABLE = "DOORCOUNTER_LOCK_TIMEOUT_S"
+# A server transaction takes milliseconds; 30 s also rides out a short backup or VACUUM.
+DEFAULT_LOCK_TIMEOUT_S = 30.0
+FIRST_RETRY_WAIT_S = 0.05
+MAX_RETRY_WAIT_S = 5.0
+_LOCKED_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+_CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+
+T = TypeVar("T")
 
 # Logical column -> names seen in the field, in order of preference (matched case-insensitively).
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
@@ -146,7 +166,13 @@ def open_database(db: str | Path) -> Engine:
     uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
 
     def connect() -> sqlite3.Connection:
-        return sqlite3.connect(uri, uri=True, check_same_thread=False)
+        # timeout=0 turns off SQLite's own busy wait, so that retry_while_locked decides
+        # how long to wait and logs each retry.
+        connection = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=0)
+        # SQLite does not check that TEXT is valid UTF-8; replace bad bytes instead of
+        # failing the whole read on one hand-edited value.
+        connection.text_factory = _decode_text
+        return connection
 
     logger.debug("opening %s read-only", path)
     return sa.create_engine("sqlite://", creator=connect, poolclass=sa.pool.NullPool)
@@ -158,6 +184,7 @@ def discover_schema(
     columns: Mapping[str, str] | None = None,
     *,
     database: str = "",
+    lock_timeout_s: float | None = None,
 ) -> HeartbeatSchema:
     """Find the heartbeat table and map its columns to the logical heartbeat columns.
 
@@ -172,6 +199,8 @@ def discover_schema(
         ``{"received_at": "server_time"}``.
     database : str
         Label used in messages.
+    lock_timeout_s : float, optional
+        How long to retry while a writer holds the lock; see `lock_timeout`.
 
     Raises
     ------
@@ -179,16 +208,19 @@ def discover_schema(
         If the table does not exist.
     MissingColumnError
         If the device id or the time column cannot be found, or a mapped column is missing.
+    DatabaseLockedError
+        If a writer held the lock for longer than `lock_timeout_s`.
+    NotSQLiteError
+        If the file is corrupt.
     """
-    inspector = sa.inspect(engine)
-    try:
-        table_names = inspector.get_table_names()
-    except sa.exc.DatabaseError as err:
-        raise NotSQLiteError(
-            f"cannot read {database or 'the database'}: {err.orig}; the file is corrupt or "
-            "not a SQLite database",
-            database=database,
-        ) from err
+
+    def read_schema() -> tuple[list[str], sa.Inspector]:
+        # A fresh inspector per attempt: an inspector caches what it has read.
+        inspector = sa.inspect(engine)
+        return inspector.get_table_names(), inspector
+
+    table_names, inspector = retry_while_locked(read_schema, database=database,
+                                                lock_timeout_s=lock_timeout_s)
 
     stored_table = _match_name(table, table_names)
     if stored_table is None:
@@ -199,7 +231,11 @@ def discover_schema(
             table=table,
         )
 
-    stored_columns = [col["name"] for col in inspector.get_columns(stored_table)]
+    stored_columns = [
+        col["name"]
+        for col in retry_while_locked(lambda: inspector.get_columns(stored_table),
+                                      database=database, lock_timeout_s=lock_timeout_s)
+    ]
     mapping = _map_columns(stored_table, stored_columns, dict(columns or {}))
     return HeartbeatSchema(table=stored_table, columns=mapping)
 
@@ -262,3 +298,116 @@ def _check_sqlite_header(path: Path, label: str) -> None:
             "heartbeat database file",
             database=label,
         )
+
+
+def lock_timeout(lock_timeout_s: float | None = None) -> float:
+    """Return how many seconds to retry a locked read.
+
+    Parameters
+    ----------
+    lock_timeout_s : float, optional
+        An explicit timeout; None reads ``DOORCOUNTER_LOCK_TIMEOUT_S`` from the environment,
+        else uses `DEFAULT_LOCK_TIMEOUT_S`.
+
+    Raises
+    ------
+    InvalidInputError
+        If the timeout is negative or not a number.
+    """
+    source = "lock_timeout_s"
+    value: object = lock_timeout_s
+    if value is None:
+        value = os.environ.get(LOCK_TIMEOUT_ENVIRONMENT_VARIABLE, "").strip() or None
+        source = LOCK_TIMEOUT_ENVIRONMENT_VARIABLE
+    if value is None:
+        return DEFAULT_LOCK_TIMEOUT_S
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError) as err:
+        raise InvalidInputError(
+            f"invalid {source} {value!r}: expected a number of seconds such as 30"
+        ) from err
+    if not seconds >= 0:
+        raise InvalidInputError(f"invalid {source} {value!r}: expected 0 or more seconds")
+    return seconds
+
+
+def retry_while_locked(
+    read: Callable[[], T], *, database: str, lock_timeout_s: float | None = None
+) -> T:
+    """Call `read`, retrying with exponential backoff while another connection holds the lock.
+
+    Parameters
+    ----------
+    read : callable
+        One read; it must be safe to repeat, as a SELECT is.
+    database : str
+        Label used in messages.
+    lock_timeout_s : float, optional
+        Total seconds to wait before giving up; see `lock_timeout`.
+
+    Raises
+    ------
+    DatabaseLockedError
+        If the database is still locked when the timeout has passed.
+    NotSQLiteError
+        If SQLite reports the file as corrupt or not a database.
+    DatabaseError
+        For any other SQLite error while reading.
+    """
+    timeout_s = lock_timeout(lock_timeout_s)
+    waited_s = 0.0
+    wait_s = FIRST_RETRY_WAIT_S
+    attempt = 1
+    while True:
+        try:
+            return read()
+        except sa.exc.DBAPIError as err:
+            if not is_locked_error(err):
+                raise read_error(err, database) from err
+            if waited_s >= timeout_s:
+                raise _locked_error(database, attempt, waited_s) from err
+            wait_s = min(wait_s, MAX_RETRY_WAIT_S, timeout_s - waited_s)
+            logger.warning(
+                "database %s is locked by another connection (attempt %d); retrying in %.2f s",
+                database or "(unnamed)", attempt, wait_s,
+            )
+            time.sleep(wait_s)
+            waited_s += wait_s
+            wait_s *= 2
+            attempt += 1
+
+
+def is_locked_error(err: BaseException) -> bool:
+    """Return True when `err` (or the driver error it wraps) is SQLITE_BUSY or SQLITE_LOCKED."""
+    original = getattr(err, "orig", err)
+    return getattr(original, "sqlite_errorcode", None) in _LOCKED_CODES
+
+
+def read_error(err: sa.exc.DBAPIError, database: str) -> DatabaseError:
+    """Return the `DatabaseError` to raise for an SQLite error met while reading."""
+    original = err.orig
+    label = database or "the database"
+    if getattr(original, "sqlite_errorcode", None) in _CORRUPT_CODES:
+        return NotSQLiteError(
+            f"cannot read {label}: {original}; the file is corrupt or not a SQLite database. "
+            "Check it with sqlite3 FILE 'PRAGMA integrity_check' and restore it from a "
+            "backup, or salvage the rows with sqlite3 FILE .recover",
+            database=database,
+        )
+    return DatabaseError(f"cannot read {label}: {original}", database=database)
+
+
+def _locked_error(database: str, attempts: int, waited_s: float) -> DatabaseLockedError:
+    label = database or "the database"
+    return DatabaseLockedError(
+        f"{label} is locked: another connection (the server, a backup or a VACUUM) held "
+        f"its write lock through {attempts} attempts over {waited_s:.1f} s; retry later, "
+        f"raise {LOCK_TIMEOUT_ENVIRONMENT_VARIABLE}, or run against a copy made with "
+        "sqlite3 SOURCE '.backup copy.sqlite'",
+        database=database,
+    )
+
+
+def _decode_text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")

@@ -1,8 +1,9 @@
 """Data-quality checks on loaded heartbeats.
 
 Each check records its anomaly in the data-quality report with example heartbeat ids. Only
-impossible values are changed (a negative uptime becomes missing); everything else stays as
-stored so that the report and the analysis see the same rows.
+impossible values are changed (a negative or impossibly large uptime or heap value becomes
+missing); everything else stays as stored so that the report and the analysis see the same
+rows.
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ from analysis.quality import DataQualityReport
 
 # A heartbeat more than this far ahead of the wall clock is in the future, not clock skew.
 FUTURE_TOLERANCE = pd.Timedelta(minutes=5)
+# No ESP32 can have run this long: the chip was released in 2016.
+MAX_UPTIME_S = 20 * 365 * 86400
+# More than any ESP32 module carries (at most 32 MiB of PSRAM beside under 1 MiB of
+# internal RAM), so a larger heap value is a corrupt field, not a reading.
+MAX_HEAP_BYTES = 64 * 1024 * 1024
 
 
 def check_heartbeats(
@@ -22,7 +28,7 @@ def check_heartbeats(
     *,
     now: pd.Timestamp | None = None,
 ) -> None:
-    """Record anomalies of `heartbeats` in `report`, setting negative uptimes to missing.
+    """Record anomalies of `heartbeats` in `report`, setting impossible values to missing.
 
     Parameters
     ----------
@@ -37,9 +43,12 @@ def check_heartbeats(
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
 
     report.add("received_at_future", ids[heartbeats["received_at"] > now + FUTURE_TOLERANCE])
-    negative_uptime = heartbeats["uptime_s"] < 0
-    report.add("uptime_negative", ids[negative_uptime.fillna(False)])
-    heartbeats.loc[negative_uptime.fillna(False), "uptime_s"] = pd.NA
+    negative_uptime = (heartbeats["uptime_s"] < 0).fillna(False)
+    report.add("uptime_negative", ids[negative_uptime])
+    impossible_uptime = (heartbeats["uptime_s"] > MAX_UPTIME_S).fillna(False)
+    report.add("uptime_impossible", ids[impossible_uptime],
+               detail=f"above {MAX_UPTIME_S} s (20 years)")
+    heartbeats.loc[negative_uptime | impossible_uptime, "uptime_s"] = pd.NA
 
     _check_heap(heartbeats, report)
     _check_codes(heartbeats, report)
@@ -51,8 +60,19 @@ def _check_heap(heartbeats: pd.DataFrame, report: DataQualityReport) -> None:
     ids = heartbeats["heartbeat_id"]
     negative = (heartbeats["heap_free"] < 0) | (heartbeats["heap_min_free"] < 0)
     report.add("heap_negative", ids[negative.fillna(False)])
+    too_large = (heartbeats["heap_free"] > MAX_HEAP_BYTES) | (
+        heartbeats["heap_min_free"] > MAX_HEAP_BYTES
+    )
+    report.add("heap_impossible", ids[too_large.fillna(False)],
+               detail=f"above {MAX_HEAP_BYTES} bytes (64 MiB)")
+
+    # Compared before the impossible values are cleared, so that a pair is still judged.
     above = heartbeats["heap_min_free"] > heartbeats["heap_free"]
     report.add("heap_min_above_heap_free", ids[above.fillna(False)])
+    for column in ("heap_free", "heap_min_free"):
+        value = heartbeats[column]
+        impossible = ((value < 0) | (value > MAX_HEAP_BYTES)).fillna(False)
+        heartbeats.loc[impossible, column] = pd.NA
 
 
 def _check_codes(heartbeats: pd.DataFrame, report: DataQualityReport) -> None:

@@ -24,6 +24,7 @@ from analysis.database import (
     database_label,
     discover_schema,
     open_database,
+    retry_while_locked,
 )
 from analysis.errors import DataQualityWarning, InvalidInputError
 from analysis.heartbeat_checks import check_heartbeats
@@ -41,6 +42,8 @@ HEARTBEAT_COLUMNS = (
 )
 UNIX_EPOCH_JULIAN_DAY = 2440587.5
 SECONDS_PER_DAY = 86400.0
+EARLIEST_RECEIVED_MS = int(pd.Timestamp("1900-01-01", tz="UTC").timestamp()) * 1000
+LATEST_RECEIVED_MS = int(pd.Timestamp("2200-01-01", tz="UTC").timestamp()) * 1000
 
 
 def load_heartbeats(
@@ -52,6 +55,7 @@ def load_heartbeats(
     devices: Iterable[str] | None = None,
     columns: Mapping[str, str] | None = None,
     quality: DataQualityReport | None = None,
+    lock_timeout_s: float | None = None,
 ) -> pd.DataFrame:
     """Load one typed row per stored heartbeat.
 
@@ -71,14 +75,27 @@ def load_heartbeats(
     quality : DataQualityReport, optional
         Report that receives the anomalies found. Without one, a `DataQualityWarning`
         summarises them.
+    lock_timeout_s : float, optional
+        Seconds to keep retrying, with exponential backoff, while a writer holds the
+        database lock. Default: ``DOORCOUNTER_LOCK_TIMEOUT_S``, else 30.
 
     Returns
     -------
     DataFrame
         Columns `HEARTBEAT_COLUMNS`, sorted by device and time. ``received_at`` is
         ``datetime64[ns, UTC]``; integer columns are nullable ``Int64``; decoded name
-        columns sit beside the codes. Heartbeats whose time cannot be parsed are left out
-        and counted as ``received_at_unparsable``.
+        columns sit beside the codes. Heartbeats whose time cannot be parsed, and
+        heartbeats without a device id, are left out and counted as
+        ``received_at_unparsable`` and ``device_id_missing``.
+
+    Raises
+    ------
+    DatabaseNotFoundError, NotSQLiteError, UnsupportedDatabaseError
+        If the file is missing, is not SQLite or is corrupt, or the URL names another engine.
+    TableNotFoundError, MissingColumnError
+        If the table, its device id column or its time column is missing.
+    DatabaseLockedError
+        If a writer held the lock for longer than `lock_timeout_s`.
 
     Examples
     --------
@@ -91,19 +108,18 @@ def load_heartbeats(
     engine = open_database(db)
     label = database_label(db)
     try:
-        schema = discover_schema(engine, table, columns, database=label)
+        schema = discover_schema(engine, table, columns, database=label,
+                                 lock_timeout_s=lock_timeout_s)
         _report_missing_diagnostics(schema, report)
         statement = _select_statement(schema, _to_utc(start, "start"), _to_utc(end, "end"),
                                       devices)
-        with engine.connect() as connection:
-            result = connection.execute(statement)
-            names = list(result.keys())
-            rows = result.fetchall()
+        names, rows = retry_while_locked(lambda: _read_rows(engine, statement),
+                                         database=label, lock_timeout_s=lock_timeout_s)
     finally:
         engine.dispose()
 
     logger.info("loaded %d heartbeats from %s table %s", len(rows), label, schema.table)
-    raw = pd.DataFrame.from_records(rows, columns=names)
+    raw = _raw_frame(names, rows)
     heartbeats = _build_frame(raw, report)
     heartbeats = _clip_window(heartbeats, _to_utc(start, "start"), _to_utc(end, "end"))
     check_heartbeats(heartbeats, report)
@@ -116,6 +132,25 @@ def load_heartbeats(
             stacklevel=2,
         )
     return heartbeats
+
+
+def _read_rows(engine: sa.Engine, statement: sa.Select) -> tuple[list[str], list]:
+    # One statement is one read transaction, so the rows form one consistent snapshot
+    # even while the server keeps inserting (WAL mode) between our fetches.
+    with engine.connect() as connection:
+        result = connection.execute(statement)
+        return list(result.keys()), result.fetchall()
+
+
+def _raw_frame(names: list[str], rows: list) -> pd.DataFrame:
+    # Object columns keep each value as SQLite returned it: letting pandas infer a dtype
+    # would turn an integer column with a NULL into floats and round large integers.
+    values = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    return pd.DataFrame(
+        {name: pd.Series(column, dtype=object) for name, column in zip(names, values,
+                                                                        strict=True)},
+        index=pd.RangeIndex(len(rows)),
+    )
 
 
 def _report_missing_diagnostics(schema: HeartbeatSchema, report: DataQualityReport) -> None:
@@ -152,7 +187,8 @@ def _select_statement(
     julian = _julian_day(col("received_at"))
     selected = [
         heartbeat_id.label("heartbeat_id"),
-        col("device_id").label("device_id"),
+        # SQLite lets a TEXT column hold numbers and blobs; text keeps device ids sortable.
+        sa.cast(col("device_id"), sa.Text).label("device_id"),
         julian.label("received_jd"),
         sa.cast(col("received_at"), sa.Text).label("received_raw"),
         _text_or_null(stored, col, "firmware_version"),
@@ -228,18 +264,32 @@ def _build_frame(raw: pd.DataFrame, report: DataQualityReport) -> pd.DataFrame:
     frame["firmware_version"] = raw["firmware_version"].astype(object)
     frame["recent_events"] = raw["recent_events"].astype(object)
 
-    unparsable = frame["received_at"].isna()
-    if unparsable.any():
-        examples = raw.loc[unparsable, "received_raw"].dropna().astype(str).unique()[:3]
-        report.add("received_at_unparsable", frame.loc[unparsable, "heartbeat_id"],
-                   detail=f"values such as {list(examples)}; heartbeats left out")
-        frame = frame[~unparsable]
+    frame = _drop_unusable(frame, raw, report)
 
     frame = frame[["heartbeat_id", "device_id", "received_at", "uptime_s",
                    "firmware_version", "reset_reason", "heap_free", "heap_min_free",
                    "last_disconnect_code", "recent_events"]]
     frame = frame.sort_values(["device_id", "received_at", "heartbeat_id"], kind="stable")
     return _add_decoded_columns(frame.reset_index(drop=True))
+
+
+def _drop_unusable(
+    frame: pd.DataFrame, raw: pd.DataFrame, report: DataQualityReport
+) -> pd.DataFrame:
+    """Leave out heartbeats without a time or a device id, counting each by its reason."""
+    unparsable = frame["received_at"].isna()
+    if unparsable.any():
+        examples = raw.loc[unparsable, "received_raw"].dropna().astype(str).unique()[:3]
+        report.add("received_at_unparsable", frame.loc[unparsable, "heartbeat_id"],
+                   detail=f"values such as {list(examples)} (not a time, or outside 1900-2200); "
+                   "heartbeats left out")
+
+    device = frame["device_id"]
+    no_device = ~unparsable & (device.isna() | (device.astype(str).str.strip() == ""))
+    if no_device.any():
+        report.add("device_id_missing", frame.loc[no_device, "heartbeat_id"],
+                   detail="heartbeats left out")
+    return frame[~(unparsable | no_device)]
 
 
 def _clip_window(
@@ -278,7 +328,11 @@ def _julian_to_timestamp(julian: pd.Series) -> pd.Series:
     seconds = (pd.to_numeric(julian, errors="coerce") - UNIX_EPOCH_JULIAN_DAY) * SECONDS_PER_DAY
     # julianday() is a double: round to milliseconds to drop its representation error.
     milliseconds = np.round(seconds.to_numpy(dtype="float64") * 1000.0)
-    out_of_range = ~np.isfinite(milliseconds) | (np.abs(milliseconds) > 9.2e15)
+    # Times outside 1900-2200 are treated as unparsable: datetime64[ns] ends in 1677 and
+    # 2262, and the margin keeps received_at - uptime and event times representable.
+    out_of_range = ~np.isfinite(milliseconds) | (milliseconds < EARLIEST_RECEIVED_MS) | (
+        milliseconds >= LATEST_RECEIVED_MS
+    )
     milliseconds[out_of_range] = np.nan
     return pd.to_datetime(milliseconds, unit="ms", utc=True).as_unit("ns").to_series(
         index=julian.index
