@@ -70,8 +70,8 @@ def upgrade_windows(heartbeats: pd.DataFrame, baseline: str, candidate: str) -> 
     if on_baseline is None or on_candidate is None:
         return pd.DataFrame(columns=list(WINDOW_COLUMNS))
 
-    both = on_baseline.join(on_candidate, lsuffix="_baseline", rsuffix="_candidate",
-                            how="inner")
+    both = on_baseline.add_suffix("_baseline").join(on_candidate.add_suffix("_candidate"),
+                                                    how="inner")
     both = both[both["min_baseline"] < both["min_candidate"]]
     upgrade_day = both["min_candidate"].dt.floor("D")
     days_before = (upgrade_day - both["min_baseline"].dt.floor("D")) // DAY
@@ -160,6 +160,8 @@ def _clip(frame: pd.DataFrame, time: str, windows: pd.DataFrame, side: str) -> p
     """
     start, end = f"{side}_start", f"{side}_end"
     bounds = windows.loc[windows[start].notna(), ["device_id", start, end]]
+    if bounds.empty:
+        return frame.iloc[0:0]
     merged = frame.merge(bounds, on="device_id", how="inner")
     merged = merged[(merged[time] >= merged[start]) & (merged[time] < merged[end])]
     labels = merged["device_id"].astype(str) + "|" + merged[start].dt.strftime("%Y-%m-%d")

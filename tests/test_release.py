@@ -34,7 +34,7 @@ from analysis.release_measures import (
     missed_heartbeats,
 )
 from analysis.release_report import describe_release, verdict_table
-from analysis.release_within import upgrade_windows
+from analysis.release_within import compare_within_devices, upgrade_windows
 from analysis.versions import sort_versions, version_key
 
 START = datetime(2026, 5, 1, tzinfo=UTC)
@@ -305,6 +305,15 @@ def test_upgrade_windows_skip_device_without_whole_day(heartbeat_db):
             + boot_rows("a", "1.1.0", START + timedelta(hours=8), 12, first_uptime=30))
     fleet = load_fleet(heartbeat_db(numbered(rows)))
     assert upgrade_windows(fleet.heartbeats, "1.0.0", "1.1.0").empty
+
+
+def test_within_devices_without_upgrades(heartbeat_db):
+    rows = (boot_rows("a", "1.0.0", START, 12 * 24 * 3)
+            + boot_rows("b", "1.1.0", START, 12 * 24 * 3))
+    within = compare_within_devices(load_fleet(heartbeat_db(numbered(rows))), "1.0.0", "1.1.0")
+    assert within.windows.empty
+    assert (within.metrics["baseline_n"] == 0).all()
+    assert within.control_devices == 0
 
 
 # Command line
