@@ -22,6 +22,7 @@ from analysis.cache import FLEET_CACHE, file_identity, query_key
 from analysis.errors import InvalidInputError
 from analysis.events import expand_events
 from analysis.heartbeats import load_heartbeats
+from analysis.history import apply_history_check
 from analysis.quality import DataQualityReport
 from analysis.runner.window import parse_window
 from analysis.selection import (
@@ -340,6 +341,8 @@ def load_fleet(
         quality = DataQualityReport()
         heartbeats = load_heartbeats(db, table=table, start=start, end=end, devices=devices,
                                      columns=columns, quality=quality)
+        # A table that lost history keeps only its sound values (see analysis.history).
+        heartbeats = apply_history_check(heartbeats, quality)
         events = expand_events(heartbeats, quality=quality)
         boots = derive_boots(heartbeats, events, quality=quality)
         return Fleet(heartbeats, events, boots, quality, source=str(db),
