@@ -34,8 +34,6 @@ from analysis.codes import (
     EVT_HTTP_FAIL,
     EVT_HTTP_OK,
     EVT_REBOOT,
-    EVT_WIFI_DOWN,
-    EVT_WIFI_UP,
 )
 from analysis.sample import schedule as sched
 from analysis.sample.boot import (
@@ -51,29 +49,15 @@ from analysis.sample.boot import (
 )
 from analysis.sample.config import FleetConfig
 from analysis.sample.heap import HeapModel, sample_heap
+from analysis.sample.link import HEARTBEAT_PATH_HASH, HTTP_FAILED, SENT, LinkModel
 from analysis.sample.ringbuffer import EventLog
 from analysis.sample.schedule import DeviceProfile, DeviceSchedule, Incident, ServerSchedule
 
-SENT, MISSED, HTTP_FAILED = 0, 1, 2
 # Firmware reboot reasons (EVT_REBOOT d0).
 REBOOT_HEARTBEAT_MISS, REBOOT_FACTORY_RESET, REBOOT_OTA = 1, 2, 3
 REBOOT_WIFI_REPROV, REBOOT_FATAL_CONFIG, REBOOT_FATAL_CAMERA = 4, 5, 6
 # The task watchdog resets a hung FATAL path after its default timeout of 5 s.
 TASK_WDT_TIMEOUT_S = 5
-SPORADIC_HTTP_CODES = (500, 503, 104, 113)
-SPORADIC_HTTP_WEIGHTS = (0.2, 0.2, 0.35, 0.25)
-
-
-def path_hash(path: str) -> int:
-    """Return the 32-bit FNV-1a hash of a request path, as EVT_HTTP_* d0 carries it."""
-    value = 0x811C9DC5
-    for byte in path.encode():
-        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
-    return value
-
-
-HEARTBEAT_PATH_HASH = path_hash("/api/v1/heartbeat")
-CONFIG_PATH_HASH = path_hash("/api/v1/config")
 
 
 @dataclass(frozen=True)
@@ -109,8 +93,6 @@ class DeviceSimulation:
     ) -> None:
         self.config = config
         self.profile = profile
-        self.schedule = schedule
-        self.server = server
         self.rng = rng
         self.window_start = config.start_unix
         self.window_end = config.start_unix + config.window_seconds
@@ -120,6 +102,7 @@ class DeviceSimulation:
             if time > self.window_start
         )
         self.incidents = list(schedule.incidents)
+        self.link = LinkModel(config, profile, schedule, server, rng)
         self.log = EventLog()
         self.boots: list[BootRecord] = []
         self.heartbeats: dict[str, list[np.ndarray]] = {
@@ -221,14 +204,15 @@ class DeviceSimulation:
 
         interval = self.config.heartbeat_interval_s
         slots = np.arange(first_slot, max(ending.time, first_slot), interval, dtype=np.int64)
-        status, http_codes = self._slot_status(slots)
+        status, http_codes = self.link.slot_status(slots)
         ending = self._firmware_ending(ending, slots, status, http_codes)
 
         keep = slots < ending.time
         slots, status, http_codes = slots[keep], status[keep], http_codes[keep]
         _, used = self._walk_failures(slots, status, http_codes, events)
-        down_times, down_codes = self._link_events(events, start, connect, ending.time)
-        self._config_fetches(events, first_slot + 2, ending.time)
+        release = self.config.release(self.version)
+        down_times, down_codes = self.link.link_events(events, release, connect, ending.time)
+        self.link.config_fetches(events, first_slot + 2, ending.time)
         self._store_heartbeats(record, slots, status, heap, down_times, down_codes)
         self.watchdog_used = used
         return self._after_networked(ending, events, plan)
@@ -377,25 +361,6 @@ class DeviceSimulation:
 
     # --- heartbeats, links and HTTP -------------------------------------------------
 
-    def _slot_status(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        schedule = self.schedule
-        is_missed = _inside(schedule.outage_start, schedule.outage_end, slots)
-        in_server_outage, server_index = _inside_index(self.server.start, self.server.end, slots)
-        is_sporadic = self.rng.random(len(slots)) < self.config.http_failures_per_heartbeat
-        sporadic_codes = self.rng.choice(SPORADIC_HTTP_CODES, p=SPORADIC_HTTP_WEIGHTS,
-                                         size=len(slots))
-        server_codes = (
-            self.server.status[server_index] if len(self.server.status) else sporadic_codes
-        )
-        codes = np.where(in_server_outage, server_codes, sporadic_codes)
-
-        status = np.full(len(slots), SENT, dtype=np.int64)
-        status[(in_server_outage | is_sporadic) & ~is_missed] = HTTP_FAILED
-        status[is_missed] = MISSED
-        # Before the window the device only matters for its heap low-water mark.
-        status[slots < self.window_start] = SENT
-        return status, codes
-
     def _walk_failures(
         self, slots: np.ndarray, status: np.ndarray, codes: np.ndarray,
         events: BootEvents | None,
@@ -413,7 +378,7 @@ class DeviceSimulation:
                 # A heartbeat got through between the failures.
                 if previous >= 0 and events is not None:
                     events.add(slots[previous + 1] + 1, EVT_HTTP_OK, HEARTBEAT_PATH_HASH,
-                               self._elapsed_ms())
+                               self.link.elapsed_ms())
                 misses, used = 0, False
             previous = i
             if status[i] == HTTP_FAILED:
@@ -428,72 +393,11 @@ class DeviceSimulation:
         if previous >= 0 and previous + 1 < len(slots):
             if events is not None:
                 events.add(slots[previous + 1] + 1, EVT_HTTP_OK, HEARTBEAT_PATH_HASH,
-                           self._elapsed_ms())
+                           self.link.elapsed_ms())
             used = False
         elif previous < 0 and len(slots):
             used = False
         return None, used
-
-    def _elapsed_ms(self) -> int:
-        return int(self.rng.integers(80, 900))
-
-    def _link_events(
-        self, events: BootEvents, start: int, connect: int, end: int
-    ) -> tuple[list[int], list[int]]:
-        """Log Wi-Fi up and down events of the boot; return the disconnect times and codes."""
-        if connect >= end:
-            return [], []
-        schedule = self.schedule
-        first = int(np.searchsorted(schedule.outage_end, connect, side="right"))
-        last = int(np.searchsorted(schedule.outage_start, end, side="left"))
-        down_times, down_codes = [], []
-        if first < len(schedule.outage_start) and schedule.outage_start[first] <= connect:
-            # The link is down when the boot tries to connect: the attempt fails.
-            code = self._disconnect_code(first)
-            if connect + 2 < end:
-                events.add(connect + 2, EVT_WIFI_DOWN, code)
-                down_times.append(connect + 2)
-                down_codes.append(code)
-            back = max(int(schedule.outage_end[first]), connect + 3)
-            if back < end:
-                events.add(back, EVT_WIFI_UP, self._rssi())
-            first += 1
-        else:
-            events.add(connect, EVT_WIFI_UP, self._rssi())
-        for i in range(first, last):
-            code = self._disconnect_code(i)
-            events.add(schedule.outage_start[i], EVT_WIFI_DOWN, code)
-            down_times.append(int(schedule.outage_start[i]))
-            down_codes.append(code)
-            if schedule.outage_end[i] < end:
-                events.add(schedule.outage_end[i], EVT_WIFI_UP, self._rssi())
-        return down_times, down_codes
-
-    def _disconnect_code(self, outage: int) -> int:
-        kind = int(self.schedule.outage_kind[outage])
-        if kind == sched.AP_OUTAGE:
-            if self.config.release(self.version).reports_split_ap_codes:
-                return sched.AP_SITUATION_CODES[int(self.schedule.outage_situation[outage])]
-            return sched.NO_AP_FOUND
-        return {
-            sched.SIGNAL_LOSS: sched.BEACON_TIMEOUT,
-            sched.SILENT_DEATH: sched.SILENT_DEATH_CODE,
-            sched.OWN_DISCONNECT: sched.ASSOC_LEAVE,
-        }[kind]
-
-    def _rssi(self) -> int:
-        """Return an RSSI reading as EVT_WIFI_UP d0 carries it: int16 cast to uint16."""
-        if self.rng.random() < self.config.rssi_sentinel_share:
-            dbm = int(self.rng.choice([0, -127]))
-        else:
-            dbm = int(np.clip(round(self.profile.rssi_dbm + self.rng.normal(0, 3)), -95, -30))
-        return dbm & 0xFFFF
-
-    def _config_fetches(self, events: BootEvents, first: int, end: int) -> None:
-        for time in range(first, end, sched.DAY_S):
-            if not _inside(self.schedule.outage_start, self.schedule.outage_end,
-                           np.asarray([time]))[0]:
-                events.add(time, EVT_HTTP_OK, CONFIG_PATH_HASH, self._elapsed_ms())
 
     def _store_heartbeats(
         self, record: BootRecord, slots: np.ndarray, status: np.ndarray, heap: HeapModel,
@@ -530,19 +434,3 @@ def _start_version(config: FleetConfig, profile: DeviceProfile) -> str:
         if time is not None and time <= config.start_unix:
             version = release.version
     return version
-
-
-def _inside(starts: np.ndarray, ends: np.ndarray, times: np.ndarray) -> np.ndarray:
-    return _inside_index(starts, ends, times)[0]
-
-
-def _inside_index(
-    starts: np.ndarray, ends: np.ndarray, times: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return whether each time lies in ``[start, end)`` of the last interval starting at or
-    before it, and that interval's index (0 where none)."""
-    index = np.searchsorted(starts, times, side="right") - 1
-    clipped = np.maximum(index, 0)
-    if len(starts) == 0:
-        return np.zeros(len(times), dtype=bool), clipped
-    return (index >= 0) & (times < ends[clipped]), clipped
