@@ -86,8 +86,13 @@ def write_run_index(run_dir: Path, run: Mapping, summaries: Mapping[str, object]
         for name, figures in summaries.items()
         if isinstance(figures, Mapping)
     }
+    # An empty filter keeps everything and an empty bound leaves the window open.
+    parameters = {key: _display_value(value, empty_list="all", missing="open")
+                  for key, value in run["parameters"].items()}
+    database = {key: _display_value(value) for key, value in run["database"].items()}
     page = _PAGES.get_template("run").render(
-        run=run, summaries=displayed, titles=titles, csp=CONTENT_SECURITY_POLICY, style=PAGE_STYLE,
+        run=run, parameters=parameters, database=database, summaries=displayed,
+        titles=titles, csp=CONTENT_SECURITY_POLICY, style=PAGE_STYLE,
     )
     path = run_dir / "index.html"
     path.write_text(page, encoding="utf-8")
@@ -141,7 +146,11 @@ def _window_text(start: object, end: object) -> str:
     return f"{start or 'first heartbeat'} to {end or 'last heartbeat'}"
 
 
-def _display_value(value: object) -> str:
-    if isinstance(value, (dict, list)):
+def _display_value(value: object, *, empty_list: str = "none", missing: str = "n/a") -> str:
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) if value else empty_list
+    if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False)
-    return "n/a" if value is None else str(value)
+    if value is None or value == "":
+        return missing
+    return str(value)

@@ -67,7 +67,8 @@ RUN_INDEX_TEMPLATE = """\
 <h1>DoorCounter reports, run {{ run.run_id }}</h1>
 <p class="status status-{{ run.status }}">Run {{ run.status|upper }}:
   {{ run.reports|selectattr("status", "equalto", "succeeded")|list|length }} of
-  {{ run.reports|length }} reports succeeded in {{ "%.1f"|format(run.duration_s) }} s.</p>
+  {{ run.reports|length }} {{ "report" if run.reports|length == 1 else "reports" }}
+  succeeded in {{ "%.1f"|format(run.duration_s) }} s.</p>
 
 <h2>Reports</h2>
 <table>
@@ -97,14 +98,14 @@ RUN_INDEX_TEMPLATE = """\
 
 <h2>Parameters</h2>
 <table>
-{%- for key, value in run.parameters.items() %}
+{%- for key, value in parameters.items() %}
 <tr><th>{{ key }}</th><td>{{ value }}</td></tr>
 {%- endfor %}
 </table>
 
 <h2>Source database</h2>
 <table>
-{%- for key, value in run.database.items() %}
+{%- for key, value in database.items() %}
 <tr><th>{{ key }}</th><td>{{ value }}</td></tr>
 {%- endfor %}
 </table>
