@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import orjson
+import pandas as pd
 
 from analysis.event_parsing_arrow import parse_with_arrow
 from analysis.quality import DataQualityReport
@@ -91,8 +92,9 @@ def parse_event_lists_exactly(
     """
     ids = np.asarray(heartbeat_ids)
     collector = _Collector(len(ids))
+    missing = pd.isna(np.asarray(texts, dtype=object))
     for position, text in enumerate(texts):
-        if text is None or (isinstance(text, float) and text != text):
+        if missing[position]:
             continue
         collector.parse(position, text)
     collector.report_to(report, ids)
@@ -106,10 +108,7 @@ def _split_rows(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     newline-delimited JSON line, so it goes to the exact parser.
     """
     is_text = np.fromiter((type(t) is str for t in texts), dtype=bool, count=len(texts))
-    is_missing = np.fromiter(
-        (t is None or (isinstance(t, float) and t != t) for t in texts),
-        dtype=bool, count=len(texts),
-    )
+    is_missing = pd.isna(texts)
     has_break = np.zeros(len(texts), dtype=bool)
     if is_text.any():
         text_rows = np.flatnonzero(is_text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis.event_parsing import parse_event_lists, parse_event_lists_exactly
@@ -13,6 +14,8 @@ from analysis.quality import DataQualityReport
 GOOD = '[{"t":3,"d0":201,"d1":0,"ts":1777629600,"up":30},{"t":2,"d0":65469,"d1":0,"ts":5,"up":9}]'
 ODD_TEXTS = [
     None,
+    pd.NA,
+    float("nan"),
     "[]",
     '[{"t":3,"d0":15',
     '{"t":3,"d0":201}',

@@ -171,11 +171,6 @@ def test_lost_history_shape_detected(tmp_path, shape_fleet, shape, check):
     assert analysed.quality.count(check) > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="load_fleet counts every overwritten row as recent_events_not_json, although "
-           "each of them contains the device's newest list, which parses",
-)
 def test_overwritten_rows_not_counted_as_bad_json(tmp_path, shape_fleet):
     path = write_database(shape_fleet, tmp_path / "fleet.sqlite", shape="overwritten")
     analysed = load_quietly(path)
