@@ -184,8 +184,9 @@ def http_failures(events: pd.DataFrame) -> pd.DataFrame:
     -------
     DataFrame
         ``class, value, failures, devices``: ``class`` is ``4xx``, ``5xx``, ``other
-        status`` (100-399) or ``errno``, and ``value`` the status or errno. Ordered by class
-        in `HTTP_CLASSES`, then most frequent first.
+        status`` (a status below 400) or ``errno``, following the event table's
+        ``http_status`` and ``errno`` columns, and ``value`` is the status or errno.
+        Ordered by class in `HTTP_CLASSES`, then most frequent first.
     """
     columns = ["class", "value", "failures", "devices"]
     failed = events[events["tag"] == codes.EVT_HTTP_FAIL]
