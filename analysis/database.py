@@ -411,3 +411,23 @@ def _locked_error(database: str, attempts: int, waited_s: float) -> DatabaseLock
 
 def _decode_text(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")
+
+
+def count_rows(
+    engine: Engine, schema: HeartbeatSchema, *, database: str = "",
+    lock_timeout_s: float | None = None,
+) -> int:
+    """Return the number of rows stored in the heartbeat table, to compare with a load.
+
+    Raises
+    ------
+    DatabaseLockedError, NotSQLiteError, DatabaseError
+        As `retry_while_locked`.
+    """
+    statement = sa.select(sa.func.count()).select_from(sa.table(schema.table))
+
+    def read() -> int:
+        with engine.connect() as connection:
+            return int(connection.execute(statement).scalar_one())
+
+    return retry_while_locked(read, database=database, lock_timeout_s=lock_timeout_s)

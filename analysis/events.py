@@ -31,6 +31,8 @@ EARLIEST_PLAUSIBLE_TS = int(pd.Timestamp("2020-01-01", tz="UTC").timestamp())
 # Estimated times outside this span come from an impossible "up" and are left missing.
 EARLIEST_EVENT_SECONDS = int(pd.Timestamp("1900-01-01", tz="UTC").timestamp())
 LATEST_EVENT_SECONDS = int(pd.Timestamp("2200-01-01", tz="UTC").timestamp())
+# Seconds of jitter allowed between an event's up and its heartbeat's uptime.
+UPTIME_SLACK_S = 2
 
 TIME_FROM_TS = "ts"
 TIME_ESTIMATED_UNSYNCED = "estimated_unsynced"
@@ -86,6 +88,7 @@ def expand_events(
     alignment = align_lists(parsed.row, parsed.values, device_codes, parsed.has_list,
                             max_overlap, parsed.has_bad_element)
     _report_possible_loss(heartbeats, parsed.lengths, alignment, report)
+    _report_uptime_drops_without_boot(heartbeats, parsed, report)
 
     event_seconds, boot_offset = _estimate_times(heartbeats, parsed.row, parsed.values)
     events = _new_events_frame(heartbeats, parsed, alignment, event_seconds, boot_offset)
@@ -216,6 +219,37 @@ def _assign_times(
     report.add("event_time_invalid", events.loc[invalid, "first_heartbeat_id"])
     report.add("event_time_out_of_range", events.loc[out_of_range, "first_heartbeat_id"])
     return events.drop(columns="estimated_seconds")
+
+
+def _report_uptime_drops_without_boot(heartbeats, parsed, report: DataQualityReport) -> None:
+    """Count heartbeats whose uptime fell although their own ring buffer shows no new boot.
+
+    A reboot logs EVT_BOOT first, and the buffer survives it, so the list sent after a reboot
+    ends with that boot: an EVT_BOOT followed by events whose ``up`` fits the new uptime.
+    A list without EVT_BOOT, or whose current boot already ran longer than the uptime, shows
+    one continuing boot, so the stored uptime is wrong (hand-edited, or two boards sending
+    one device id). The boot table still starts a boot at such a drop.
+    """
+    device = heartbeats["device_id"]
+    uptime = heartbeats["uptime_s"].to_numpy(dtype="float64", na_value=np.nan)
+    dropped = device.eq(device.shift()).to_numpy() & (uptime < np.r_[np.nan, uptime[:-1]])
+    checked = dropped & parsed.has_list & np.r_[False, parsed.has_list[:-1]]
+    if not checked.any():
+        return
+
+    tag, up = parsed.values[:, 0], parsed.values[:, 4]
+    boots_through = np.cumsum(tag == codes.EVT_BOOT)
+    row_end = np.searchsorted(parsed.row, parsed.row, side="right") - 1
+    in_current_boot = (boots_through[row_end] - boots_through) == 0
+    has_boot = np.zeros(len(heartbeats), dtype=bool)
+    has_boot[parsed.row[tag == codes.EVT_BOOT]] = True
+    current_up = np.full(len(heartbeats), -np.inf)
+    np.maximum.at(current_up, parsed.row[in_current_boot],
+                  up[in_current_boot].astype(np.float64))
+
+    ran_longer = current_up > uptime + UPTIME_SLACK_S
+    suspect = checked & (~has_boot | ran_longer)
+    report.add("uptime_backwards_without_boot", heartbeats["heartbeat_id"].to_numpy()[suspect])
 
 
 def _report_possible_loss(heartbeats, lengths, alignment, report: DataQualityReport) -> None:
