@@ -1,7 +1,7 @@
 """Power of the exact conditional test for two Poisson rates, and the exposure it needs.
 
-`exposure_for_power` answers "how many device-hours would show this change?" from the
-normal approximation of the log rate ratio; `conditional_test_power` computes the exact
+`exposure_for_power` estimates how many device-hours would show a given change, from the
+normal approximation of the log rate ratio. `conditional_test_power` computes the exact
 power of `analysis.rate_tests.compare_poisson_rates`, to check that estimate.
 """
 

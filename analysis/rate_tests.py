@@ -306,8 +306,8 @@ def quantile_interval(
     Returns
     -------
     tuple of float
-        ``(low, high)``; a bound is NaN when the sample is too small to give it at this
-        confidence (for the median and 95 %, fewer than 6 values).
+        ``(low, high)``. A bound is NaN when the sample is too small to give it at this
+        confidence, which for the median at 95 % means fewer than 6 values.
 
     Examples
     --------

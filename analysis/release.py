@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 ALPHA = 0.05
 BETTER, WORSE, NO_CHANGE, NOT_COMPARED = "better", "worse", "no detectable change", "not compared"
 HIGHER, LOWER = "higher", "lower"
-# Smallest change the power calculation asks for when the observed ratio is closer to 1.
+# Smallest change the power calculation uses when the observed ratio is closer to 1.
 MIN_EFFECT_RATIO = 1.25
 POWER = 0.8
 AP_NOT_FOUND_OLD = (201,)

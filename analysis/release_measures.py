@@ -1,9 +1,9 @@
-"""What a release comparison measures per firmware version, and how each metric compares.
+"""The figures a release comparison measures per firmware version, and how each compares.
 
 `measure_versions` turns the fleet tables into one `Sample` per metric and version: an
 event count and its exposure (rates), a count of successes and trials (shares), or the
-values of a per-boot figure (quantiles). `Metric` knows how to show a sample with its
-interval and which test compares two samples.
+values of a per-boot figure (quantiles). `Metric` formats a sample with its
+interval and picks the test that compares two samples.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ HOURS_PER_DAY = 24.0
 
 @dataclass(frozen=True)
 class Sample:
-    """What one version shows for one metric.
+    """The measured figure of one version for one metric.
 
     Attributes
     ----------
@@ -219,7 +219,7 @@ def measure_versions(
     Returns
     -------
     dict
-        ``{version: {metric key: Sample}}``; the key ``"exposure"`` holds the devices
+        ``{version: {metric key: Sample}}``; the key ``"exposure"`` stores the devices
         (count) and device-hours (exposure) of the version.
     """
     hours = device_hours(heartbeats, boots, interval_s=interval_s, gap_factor=gap_factor,
@@ -267,7 +267,7 @@ def measure_versions(
 def missed_heartbeats(heartbeats: pd.DataFrame, *, interval_s: float = 300) -> pd.Series:
     """Count the heartbeats missed before each heartbeat, within one boot.
 
-    A gap of g seconds inside one boot (uptime kept growing) holds round(g / interval) − 1
+    A gap of g seconds inside one boot (uptime kept growing) contains round(g / interval) − 1
     missed heartbeats. A gap across a reboot is not counted: the device was off for part
     of it and owed no heartbeat then.
 
@@ -299,8 +299,8 @@ def boot_loop_starts(boots: pd.DataFrame) -> pd.Series:
 
 def _boot_counts(boots: pd.DataFrame) -> dict[str, pd.Series]:
     version = boots["firmware_version"]
-    # Heartbeats show a reboot as an uptime reset; boots seen only as EVT_BOOT events need
-    # the event log, which firmware v1.0.0 lacks, so they are left out of this count.
+    # Heartbeats show a reboot as an uptime reset. Boots seen only as EVT_BOOT events need
+    # the event log, which firmware v1.0.0 lacks, so this count leaves them out.
     seen_by_uptime = (boots["is_reboot"].astype(bool) & (boots["source"] != "event")
                       & (boots["cause"] != "ota_update"))
     return {

@@ -57,7 +57,7 @@ class ReleaseReport:
 def build_release_report(
     fleet: object, baseline: str = "", candidate: str = "", **options: object
 ) -> ReleaseReport:
-    """Compare the versions of `fleet`, or say why they cannot be compared.
+    """Compare the versions of `fleet`, or state why they cannot be compared.
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """Within-device comparison of a release: each upgraded device against itself.
 
 A device that moved from the baseline to the candidate in the window is observed for the
-same number of whole UTC days before and after its upgrade; the upgrade day itself is left
+same number of whole UTC days before and after its upgrade. The upgrade day itself is left
 out, because it mixes both versions and the update's own reboot. Devices that stayed on
 the baseline, observed over the same dates, show what changed without the upgrade (server
 outages, weather, a new AP), and the ratio of the two changes is the difference in
@@ -53,9 +53,9 @@ def upgrade_windows(heartbeats: pd.DataFrame, baseline: str, candidate: str) -> 
     """Return the before and after windows of each device that moved to `candidate`.
 
     A device counts as upgraded when it sent a baseline heartbeat before its first
-    candidate heartbeat. Its window length is the smaller of the whole days it was seen
-    on the baseline before the upgrade day and on the candidate after it; devices with
-    less than one day on either side are left out.
+    candidate heartbeat. Its window length is the smaller of two numbers of whole days:
+    those seen on the baseline before the upgrade day, and those seen on the candidate
+    after it. Devices with less than one day on either side are left out.
 
     Returns
     -------
@@ -174,9 +174,9 @@ def _control_windows(
 ) -> pd.DataFrame:
     """Give each device that never ran `candidate` the dates of the upgraded devices.
 
-    The before dates are the union of the upgraded devices' before windows, the after
-    dates the union of their after windows; a control device takes the span from the first
-    to the last of those dates, less days that fall in both unions.
+    The before dates are the union of the upgraded devices' before windows, and the after
+    dates the union of their after windows. Days that fall in both unions are dropped, and
+    each control device gets one window per remaining day.
     """
     if windows.empty:
         return pd.DataFrame(columns=list(WINDOW_COLUMNS))

@@ -236,7 +236,7 @@ def test_verdict_uses_holm_adjusted_p_values():
 def test_device_hours_needed_by_hand():
     table = compare_samples([RATE_METRIC], {"crashes": Sample(10, 1000.0)},
                             {"crashes": Sample(9, 1000.0)})
-    # Ratio 0.9 is closer to 1 than 1/1.25, so the power asks for a ratio of 0.8.
+    # Ratio 0.9 is closer to 1 than 1/1.25, so the power calculation uses a ratio of 0.8.
     expected = exposure_for_power(10 / 1000.0, 0.8, candidate_share=0.5)
     assert table.loc[0, "device_hours_needed"] == pytest.approx(expected, rel=1e-9)
 

@@ -3,9 +3,9 @@
 Two kinds of simulation are used, to keep the suite fast:
 
 - The false-verdict rate is checked on 100 seeds drawn directly from the statistical model
-  of each metric (Poisson counts on exposure, binomial shares, normal per-boot heap values),
-  with the same number of metrics as a real comparison, so Holm's correction works as it
-  does in a report.
+  of each metric: Poisson counts on exposure, binomial shares, normal per-boot heap values.
+  Each seed compares as many metrics as a real comparison, so Holm's correction works as
+  it does in a report.
 - The full fleet simulator (`analysis.sample`) runs one fleet where the candidate halves the
   panic and watchdog rates and leaks heap, and four fleets where both versions behave the
   same. Only panics and watchdog resets end boots there, so the true ratio of unexpected
@@ -118,7 +118,7 @@ def test_heap_change_contains_model_truth(better_crashes_worse_heap):
                   & boots["last_heap_min_free"].notna()]
     base = simulated.truth_devices.set_index("device_id")["heap_base"]
     leak = ended["firmware_version"].map({"1.1.0": 0.0, "1.2.0": 500.0})
-    # The noise-free heap level at each boot's end; the short dips below it (a few kB,
+    # The noise-free heap level at each boot's end. The short dips below it (a few kB,
     # about the same in both versions) cancel in the difference of medians.
     level = ended["device_id"].map(base) - leak * ended["duration_s"] / 3600
     truth = (level[ended["firmware_version"] == "1.2.0"].median()
@@ -128,7 +128,7 @@ def test_heap_change_contains_model_truth(better_crashes_worse_heap):
 
 
 def test_same_behaviour_full_simulator(tmp_path):
-    # At a 5 % family-wise level a metric should rarely give a false verdict; two false
+    # At a 5 % family-wise level a metric rarely gives a false verdict, so two false
     # verdicts of one metric in four seeds would happen by chance about 1 % of the time.
     false_verdicts: list[str] = []
     for seed in (1, 2, 3, 4):
