@@ -402,7 +402,7 @@ def _locked_error(database: str, attempts: int, waited_s: float) -> DatabaseLock
     label = database or "the database"
     return DatabaseLockedError(
         f"{label} is locked: another connection (the server, a backup or a VACUUM) held "
-        f"its write lock through {attempts} attempts over {waited_s:.1f} s; retry later, "
+        f"its write lock for {waited_s:.1f} s ({attempts} reads tried); retry later, "
         f"raise {LOCK_TIMEOUT_ENVIRONMENT_VARIABLE}, or run against a copy made with "
         "sqlite3 SOURCE '.backup copy.sqlite'",
         database=database,
