@@ -79,9 +79,11 @@ def exposure_intervals(
     long_gap = (end - start) > interval_s * gap_factor * 1e9
     is_off = has_next & rebooted & long_gap
 
+    # Columns come from Series, which keep their dtype. An array of str would make pandas
+    # infer a string type again, which is slow for millions of heartbeats.
     intervals = pd.DataFrame({
-        "device_id": frame["device_id"].to_numpy(),
-        "firmware_version": version_labels(frame["firmware_version"]).to_numpy(),
+        "device_id": frame["device_id"],
+        "firmware_version": version_labels(frame["firmware_version"]),
         "start": start, "on_from": np.where(is_off, next_boot_start, start), "end": end,
         "is_off_gap": is_off,
     })[has_next].reset_index(drop=True)
@@ -167,21 +169,21 @@ def observed_hour_buckets(
     """
     intervals = exposure_intervals(heartbeats, boots, interval_s=interval_s,
                                    gap_factor=gap_factor)
-    on = intervals[intervals["counted_s"] > 0]
-    on_hours = _hours_touched(on["device_id"], on["firmware_version"], on["on_from"],
-                              on["end"])
     timed = heartbeats[heartbeats["received_at"].notna()]
-    heartbeat_hours = _hours_touched(timed["device_id"],
-                                     version_labels(timed["firmware_version"]),
-                                     timed["received_at"], timed["received_at"])
     unexpected = boots[boots["is_unexpected"].astype(bool) & boots["boot_time"].notna()]
-    reboot_hours = _hours_touched(unexpected["device_id"],
-                                  version_labels(unexpected["firmware_version"]),
-                                  unexpected["boot_time"], unexpected["boot_time"])
+    on = intervals[intervals["counted_s"] > 0]
 
-    buckets = pd.concat([on_hours.assign(has_unexpected_reboot=False),
-                         heartbeat_hours.assign(has_unexpected_reboot=False),
-                         reboot_hours.assign(has_unexpected_reboot=True)], ignore_index=True)
+    parts = []
+    for frame, start, end, crashed in (
+        (on, on["on_from"], on["end"], False),
+        (timed, timed["received_at"], timed["received_at"], False),
+        (unexpected, unexpected["boot_time"], unexpected["boot_time"], True),
+    ):
+        touched = _hours_touched(frame["device_id"], version_labels(frame["firmware_version"]),
+                                 start, end)
+        parts.append(touched.assign(has_unexpected_reboot=crashed))
+
+    buckets = pd.concat(parts, ignore_index=True)
     keys = ["device_id", "firmware_version", "hour"]
     return buckets.groupby(keys, sort=True)["has_unexpected_reboot"].any().reset_index()
 
@@ -247,8 +249,10 @@ def _end_off_at_first_boot(intervals: pd.DataFrame, boots: pd.DataFrame) -> np.n
     """Move the end of each off gap to the first boot inside it, where that comes earlier."""
     gaps = intervals.loc[intervals["is_off_gap"], ["device_id", "start"]]
     gaps = gaps.reset_index().sort_values("start", kind="stable")
+    # merge_asof needs the same dtype on both sides, and the loader's tables may differ.
+    gaps["device_id"] = gaps["device_id"].astype("str")
     known = boots[boots["boot_time"].notna()]
-    starts = pd.DataFrame({"device_id": known["device_id"].to_numpy(),
+    starts = pd.DataFrame({"device_id": known["device_id"].astype("str").reset_index(drop=True),
                            "boot_ns": _as_ns(known["boot_time"])}).sort_values("boot_ns")
     found = pd.merge_asof(gaps, starts, left_on="start", right_on="boot_ns", by="device_id",
                           direction="forward", allow_exact_matches=False)
@@ -275,7 +279,7 @@ def _split_at_weeks(intervals: pd.DataFrame) -> pd.DataFrame:
     piece_end = np.minimum(end[row], (week + 1) * _WEEK_NS + _WEEK_ORIGIN_NS)
     off = np.clip(np.minimum(piece_end, on_from[row]) - piece_start, 0, None)
     pieces = pd.DataFrame({
-        "device_id": intervals["device_id"].to_numpy()[row],
+        "device_id": intervals["device_id"].iloc[row].reset_index(drop=True),
         "week": iso_week(pd.Series(pd.to_datetime(piece_start, unit="ns", utc=True))),
         "off_s": off / 1e9,
         "counted_s": (piece_end - piece_start - off) / 1e9,
@@ -295,7 +299,7 @@ def _hours_touched(
     row = np.repeat(np.arange(len(start_ns)), repeats)
     hour = first[row] + np.arange(len(row)) - np.repeat(np.cumsum(repeats) - repeats, repeats)
     return pd.DataFrame({
-        "device_id": device.to_numpy()[row],
-        "firmware_version": version.to_numpy()[row],
+        "device_id": device.iloc[row].reset_index(drop=True),
+        "firmware_version": version.iloc[row].reset_index(drop=True),
         "hour": pd.to_datetime(hour * _HOUR_NS, unit="ns", utc=True),
     })
