@@ -14,7 +14,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from analysis.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_REPORT_FAILED, main
 
 OPTIONS = ["--db", "--table", "--since", "--until", "--firmware", "--device", "--report",
-           "--notebooks", "--out", "--quiet"]
+           "--notebooks", "--out", "--jobs", "--quiet"]
 ROWS = [
     {"id": 1, "device_id": "dc-0001", "received_at": "2026-05-01 10:00:00", "uptime": 600,
      "firmware_version": "1.0.0"},

@@ -98,7 +98,9 @@ def full_run(fleet_db, tmp_path_factory):
     """One run of every notebook in notebooks/, with the database's bytes before and after."""
     before = (fleet_db.read_bytes(), fleet_db.stat().st_mtime_ns)
     names = list(discover_reports(NOTEBOOKS_DIR))
-    result = run_reports(fleet_db, reports=names, out_dir=tmp_path_factory.mktemp("reports"))
+    # Two jobs, as on the 2-core CI machine, so the run also covers parallel execution.
+    result = run_reports(fleet_db, reports=names, out_dir=tmp_path_factory.mktemp("reports"),
+                         jobs=2)
     after = (fleet_db.read_bytes(), fleet_db.stat().st_mtime_ns)
     return result, before, after
 
@@ -387,6 +389,13 @@ def test_plain_parameters_accepted():
     check_parameters({"db": "x.sqlite", "firmware": ["1.1.0"], "start": "", "limit": 3})
 
 
+def test_zero_jobs_rejected(fleet_db, tmp_path):
+    with pytest.raises(InvalidInputError, match="jobs=0"):
+        run_reports(fleet_db, jobs=0, out_dir=tmp_path / "out")
+
+    assert not (tmp_path / "out").exists()
+
+
 def test_unknown_report_lists_known_ones():
     catalog = discover_reports(NOTEBOOKS_DIR)
 
@@ -492,7 +501,7 @@ def test_parse_list_rejects_stringified_tuple():
 
 
 def test_parse_list_rejects_numbers():
-    with pytest.raises(InvalidInputError, match="non-string"):
+    with pytest.raises(InvalidInputError, match="not strings"):
         parse_list([1.1], "firmware")
 
 

@@ -80,6 +80,14 @@ from analysis.runner.window import parse_since, parse_time
     help="Directory that receives one <UTC time>/ folder per run and index.html of all runs.",
 )
 @click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Reports executed at the same time, each in its own Jupyter kernel. Every kernel "
+    "loads the selected heartbeats, so each job needs that much memory again.",
+)
+@click.option(
     "--quiet",
     is_flag=True,
     help="No progress bar and no closing summary; log lines still follow --log-level.",
@@ -95,6 +103,7 @@ def command(
     reports: tuple[str, ...],
     notebooks_dir: str | None,
     out_dir: str,
+    jobs: int,
     quiet: bool,
 ) -> None:
     """Run the report notebooks on a heartbeat database and write them as HTML.
@@ -123,6 +132,7 @@ def command(
         notebooks_dir=notebooks_dir,
         table=table,
         show_progress=sys.stderr.isatty() and not quiet,
+        jobs=jobs,
     )
 
     if not quiet:

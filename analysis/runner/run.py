@@ -7,17 +7,21 @@ After that a failing report never stops the others: it is recorded as failed.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
 from analysis.database import database_label
+from analysis.errors import InvalidInputError
 from analysis.runner.catalog import Report, default_notebooks_dir, discover_reports, select_reports
 from analysis.runner.execute import check_parameters, execute_notebook
 from analysis.runner.html import export_report_html, write_run_index, write_runs_index
@@ -84,6 +88,7 @@ def run_reports(
     notebooks_dir: str | Path | None = None,
     table: str = "heartbeats",
     show_progress: bool = False,
+    jobs: int = 1,
     python: str | None = None,
 ) -> RunResult:
     """Execute report notebooks on one database and write a run directory under `out_dir`.
@@ -108,6 +113,9 @@ def run_reports(
         Name of the heartbeat table.
     show_progress : bool
         Show a progress bar on stderr instead of one log line per report.
+    jobs : int
+        Reports executed at the same time, each in its own kernel. Every kernel holds the
+        whole selection in memory, so more jobs need more memory.
     python : str, optional
         Interpreter whose Jupyter kernel executes the notebooks; defaults to the running one.
 
@@ -128,13 +136,15 @@ def run_reports(
     >>> result.succeeded  # doctest: +SKIP
     True
     """
+    if jobs < 1:
+        raise InvalidInputError(f"jobs={jobs} is invalid; run at least one report at a time")
     plan = _plan_run(db, start, end, firmware, devices, reports, notebooks_dir, table, python)
     run_dir = _create_run_dir(Path(out_dir))
     started_at = _utc_now()
     started = time.perf_counter()
 
     with tempfile.TemporaryDirectory(prefix="doorcounter-summaries-") as summaries_dir:
-        results, summaries = _run_all(plan, run_dir, Path(summaries_dir), show_progress)
+        results, summaries = _run_all(plan, run_dir, Path(summaries_dir), show_progress, jobs)
 
     run = _run_record(run_dir.name, plan, results, started_at, time.perf_counter() - started)
     write_json(run_dir / "summary.json", summaries)
@@ -166,19 +176,35 @@ def _plan_run(db, start, end, firmware, devices, reports, notebooks_dir, table, 
 
 
 def _run_all(
-    plan: _Plan, run_dir: Path, summaries_dir: Path, show_progress: bool
+    plan: _Plan, run_dir: Path, summaries_dir: Path, show_progress: bool, jobs: int
 ) -> tuple[list[ReportResult], dict[str, object]]:
-    results: list[ReportResult] = []
-    summaries: dict[str, object] = {}
-    bar = tqdm(plan.reports, desc="reports", unit="report", disable=not show_progress)
-    for report in bar:
-        bar.set_postfix_str(report.name)
-        summary_path = summaries_dir / f"{report.name}.json"
-        result = _run_one(report, plan, run_dir, summary_path)
-        results.append(result)
-        summaries[report.name] = read_report_summary(summary_path, report.name)
-        _log_result(result, show_progress)
+    def run(report: Report) -> ReportResult:
+        try:
+            return _run_one(report, plan, run_dir, summaries_dir / f"{report.name}.json")
+        finally:
+            _close_event_loop()
+
+    # Each report runs in its own kernel process, and the threads only wait for papermill.
+    # Even one job runs in a worker thread, so papermill never meets an event loop that
+    # the caller runs, as in a Jupyter notebook.
+    bar = tqdm(total=len(plan.reports), desc="reports", unit="report",
+               disable=not show_progress)
+    finished: dict[str, ReportResult] = {}
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="report") as pool:
+        futures = {pool.submit(run, report): report for report in plan.reports}
+        for future in as_completed(futures):
+            result = future.result()
+            finished[result.name] = result
+            _log_result(result, show_progress)
+            bar.set_postfix_str(result.name)
+            bar.update()
     bar.close()
+
+    results = [finished[report.name] for report in plan.reports]
+    summaries = {
+        report.name: read_report_summary(summaries_dir / f"{report.name}.json", report.name)
+        for report in plan.reports
+    }
     return results, summaries
 
 
@@ -264,6 +290,19 @@ def _create_run_dir(out_dir: Path) -> Path:
             continue
         return candidate
     raise FileExistsError(f"cannot create a run directory for {run_id} in {out_dir}")
+
+
+def _close_event_loop() -> None:
+    # nbclient gives each thread an event loop and never closes it, so a finished worker
+    # thread would leave an unclosed loop (a ResourceWarning) behind.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            loop = asyncio.get_event_loop_policy().get_event_loop()
+        except RuntimeError:
+            return
+    loop.close()
+    asyncio.set_event_loop(None)
 
 
 def _utc_now() -> dt.datetime:
