@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 POWER_PROBLEM_MAX_UPTIME_S = 120.0
 POWER_CLASSES = ("power", "power_on")
 SILENT_AFTER = pd.Timedelta(hours=1)
+NOT_REPORTED = "not reported"
 
 EPISODE_COLUMNS = (
     "device_id", "start", "end", "boots", "reboots", "causes", "reset_reasons",
@@ -177,6 +178,9 @@ def _episodes(boots: pd.DataFrame, flagged: np.ndarray, window: pd.Timedelta) ->
     members = boots[flagged]
     if members.empty:
         return pd.DataFrame(columns=list(EPISODE_COLUMNS))
+    # Firmware v1.0.0 reports no reset reason, which the episode shows rather than omits.
+    reason = members["reset_reason_name"].astype(object)
+    members = members.assign(reset_reason_label=reason.where(reason.notna(), NOT_REPORTED))
     device = members["device_id"]
     gap = members["boot_time"].diff()
     starts = device.ne(device.shift()) | (gap > window).fillna(True)
@@ -189,7 +193,7 @@ def _episodes(boots: pd.DataFrame, flagged: np.ndarray, window: pd.Timedelta) ->
         "boots": grouped.size().astype(np.int64),
         "reboots": grouped["is_reboot"].sum().astype(np.int64),
         "causes": grouped["cause"].agg(count_labels),
-        "reset_reasons": grouped["reset_reason_name"].agg(count_labels),
+        "reset_reasons": grouped["reset_reason_label"].agg(count_labels),
         "max_uptime_s": grouped["duration_s"].max().astype("float64"),
         "firmware_version": grouped["firmware_version"].first(),
     })

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import codes
-from analysis.boot_episodes import count_labels
+from analysis.boot_episodes import NOT_REPORTED, count_labels
 from analysis.boots import heartbeat_boot_numbers
 from analysis.errors import InvalidInputError
 from analysis.survival import boot_lifetimes, kaplan_meier, median_survival, reboot_survival
@@ -27,7 +27,6 @@ __all__ = [
     "reboot_survival", "reboots_by_device", "top_unexpected_devices",
 ]
 
-NOT_REPORTED = "not reported"
 EVENTS_BEFORE = 5
 # Prefixes that the short event labels drop, because the tag already names the code table.
 _NAME_PREFIXES = ("WIFI_REASON_", "ESP_RST_")

@@ -155,3 +155,14 @@ def test_count_labels_most_common_first():
     labels = count_labels(pd.Series(["panic", "brownout", None, "brownout"]))
 
     assert labels == "brownout ×2, panic ×1"
+
+
+def test_loop_without_reset_reasons_says_not_reported(heartbeat_db):
+    rows = [beat(n, "old", f"2026-05-01 10:0{n}:30", 20, None, version="1.0.0")
+            for n in range(1, 4)]
+    fleet = load_fleet(heartbeat_db(rows))
+
+    loops = detect_boot_loops(fleet.boots)
+
+    assert loops["causes"].tolist() == ["no_diagnostics ×3"]
+    assert loops["reset_reasons"].tolist() == ["not reported ×3"]
