@@ -77,6 +77,13 @@ def last_seen(
     return devices[columns].reset_index(drop=True)
 
 
+def stale_devices(devices: pd.DataFrame) -> pd.DataFrame:
+    """Return the stale rows of a `last_seen` table, longest silent first, without ``is_stale``."""
+    stale = devices[devices["is_stale"].astype(bool)]
+    stale = stale.sort_values(["silent_for", "device_id"], ascending=[False, True])
+    return stale.drop(columns="is_stale").reset_index(drop=True)
+
+
 def firmware_mix(heartbeats: pd.DataFrame, freq: str | None = None) -> pd.DataFrame:
     """Return the heartbeats per period and firmware version, versions in version order.
 

@@ -60,6 +60,14 @@ def test_stale_needs_more_than_an_hour():
     assert not devices.set_index("device_id").loc["dc-1", "is_stale"]
 
 
+def test_stale_devices_longest_silent_first():
+    end = pd.Timestamp("2026-05-01 13:30", tz="UTC")
+    stale = overview.stale_devices(overview.last_seen(FLEET, end=end))
+
+    assert stale["device_id"].tolist() == ["dc-2", "dc-3", "dc-1"]
+    assert "is_stale" not in stale.columns
+
+
 def test_firmware_mix_counts_per_hour_in_version_order():
     mix = overview.firmware_mix(FLEET)
 
