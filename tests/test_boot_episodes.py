@@ -157,7 +157,7 @@ def test_count_labels_most_common_first():
     assert labels == "brownout ×2, panic ×1"
 
 
-def test_loop_without_reset_reasons_says_not_reported(heartbeat_db):
+def test_loop_reset_reasons_not_reported(heartbeat_db):
     rows = [beat(n, "old", f"2026-05-01 10:0{n}:30", 20, None, version="1.0.0")
             for n in range(1, 4)]
     fleet = load_fleet(heartbeat_db(rows))

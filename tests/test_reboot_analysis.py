@@ -84,8 +84,13 @@ def test_version_change_is_ota_then_panic(heartbeat_db):
 
     assert causes["cause"].tolist() == ["panic", "ota_update"]
     assert causes["cause_class"].tolist() == ["crash", "planned"]
+    ota = fleet.boots.index[fleet.boots["cause"] == "ota_update"][0]
+    assert fleet.boots.loc[ota - 1, "firmware_version"] == "1.9.0"
+    assert fleet.boots.loc[ota, "firmware_version"] == "1.10.0"
+    assert fleet.boots.loc[ota, "first_heartbeat_id"] == 2
     panic = fleet.boots[fleet.boots["cause"] == "panic"]
     assert panic["firmware_version"].tolist() == ["1.10.0"]
+    assert panic["first_heartbeat_id"].tolist() == [3]
 
 
 def test_watchdog_resets_kept_apart(heartbeat_db):
