@@ -6,9 +6,11 @@ size or modification time, so the next load reads the file again. A database in 
 keeps new rows in its ``-wal`` file until a checkpoint, so that file's size and
 modification time are part of the key as well.
 
-The cache holds fleets, not connections, and never writes to the database. Every fleet
-leaves the cache as a deep copy, so a caller that changes a returned frame in place cannot
-change what the next caller gets.
+The cache stores fleets, not connections, and never writes to the database. A fleet leaves
+the cache as a copy, so a caller that changes a returned frame in place cannot change what
+the next caller gets. With pandas 3 the copies are shallow: copy-on-write, always on there,
+copies a column only when one side writes to it, so a cache hit costs no extra memory.
+With older pandas the copies are deep.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+from packaging.version import Version
 
 from analysis.database import sqlite_path
 from analysis.errors import AnalysisError
@@ -35,11 +38,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_ENTRIES = 4
+# pandas 3 always applies copy-on-write, so a shallow copy cannot be changed through the
+# frame it came from; pandas 2 needs deep copies.
+SHALLOW_COPIES_ARE_SAFE = Version(pd.__version__).major >= 3
 
 
 @dataclass(frozen=True)
 class CacheInfo:
-    """Counters of the fleet cache: hits, misses, and the entries it holds now."""
+    """Counters of the fleet cache: hits, misses, and the number of entries it contains."""
 
     hits: int
     misses: int
@@ -54,7 +60,7 @@ class FleetCache:
     ----------
     max_entries : int
         Number of fleets kept; the least recently used one is dropped first. Each entry
-        holds a whole fleet in memory, so a few are enough for a notebook session.
+        keeps a whole fleet in memory, so a few are enough for a notebook session.
     """
 
     def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
@@ -174,12 +180,17 @@ def query_key(
 
 
 def copy_fleet(fleet: Fleet) -> Fleet:
-    """Return a copy of `fleet` whose frames and quality report share no data with it."""
+    """Return a copy of `fleet` that can be changed without changing `fleet`.
+
+    The frames are copied shallowly where copy-on-write protects them (pandas 3) and
+    deeply otherwise; the quality report is always copied deeply.
+    """
+    deep = not SHALLOW_COPIES_ARE_SAFE
     return dataclasses.replace(
         fleet,
-        heartbeats=fleet.heartbeats.copy(deep=True),
-        events=fleet.events.copy(deep=True),
-        boots=fleet.boots.copy(deep=True),
+        heartbeats=fleet.heartbeats.copy(deep=deep),
+        events=fleet.events.copy(deep=deep),
+        boots=fleet.boots.copy(deep=deep),
         quality=copy.deepcopy(fleet.quality),
     )
 

@@ -176,13 +176,13 @@ def format_log(
         reason = ("its firmware sends no event log" if not has_diagnostics
                   else "none in the window")
         return f"no events for {subject}: {reason}"
-    shown = log if limit is None else log.tail(limit)
-    marks = np.where(shown["time_source"] == TIME_FROM_TS, " ", "~")
-    times = shown["time"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    selected = log if limit is None else log.tail(limit)
+    marks = np.where(selected["time_source"] == TIME_FROM_TS, " ", "~")
+    times = selected["time"].dt.strftime("%Y-%m-%d %H:%M:%S")
     lines = [
         f"{mark}{time}  {source:<{SOURCE_WIDTH}}  {tag:<{TAG_WIDTH}}  {detail}"
         for mark, time, source, tag, detail in zip(
-            marks, times, shown["time_source"], shown["tag"], shown["detail"], strict=True)
+            marks, times, selected["time_source"], selected["tag"], selected["detail"], strict=True)
     ]
     return "\n".join(lines)
 

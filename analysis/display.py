@@ -81,16 +81,20 @@ def show_device_drilldown(
     display(HTML(device_html(view)))
     notebook.show_figure(view.timeline(), empty="")
     for loop in view.boot_loops().itertuples(index=False):
-        notebook.show_summary(f"Boot loop of {loop.boots} boots from {loop.start} "
-                              f"({loop.causes}):")
+        notebook.show_summary(f"Boot loop of {loop.boots} boots from "
+                              f"{loop.start:%Y-%m-%d %H:%M:%S} UTC ({loop.causes}):")
         low, high = zoom_window(loop.start, loop.end)
         notebook.show_figure(view.timeline(start=low, end=high), empty="")
 
     notebook.show_summary("### Boots and their causes")
-    notebook.show_table(view.boots[list(BOOT_TABLE_COLUMNS)], empty="No boot in the window.")
+    boots = view.boots[list(BOOT_TABLE_COLUMNS)]
+    # A duration reads better than a count of seconds; show_table formats Timedeltas.
+    boots = boots.assign(duration_s=pd.to_timedelta(boots["duration_s"], unit="s"))
+    notebook.show_table(boots.rename(columns={"duration_s": "duration"}),
+                        empty="No boot in the window.")
     notebook.show_summary(f"### The last {events_before} events before each unexpected reboot")
-    notebook.show_table(view.events_before_reboots(events_before),
-                        empty="No unexpected reboot with logged events before it.")
+    before = view.events_before_reboots(events_before).drop(columns="device_id")
+    notebook.show_table(before, empty="No unexpected reboot with logged events before it.")
     _show_log(view, log_lines)
 
 
@@ -99,8 +103,8 @@ def _show_log(view: DeviceView, log_lines: int) -> None:
 
     from analysis import notebook
 
-    shown = min(len(view.events), log_lines)
-    notebook.show_summary(f"### Event log ({shown:,} of {len(view.events):,} events; times "
+    listed = min(len(view.events), log_lines)
+    notebook.show_summary(f"### Event log ({listed:,} of {len(view.events):,} events; times "
                           "marked ~ are estimated from uptime)")
     text = html.escape(view.log_text(limit=log_lines))
     display(HTML(f"<pre>{text}</pre>"))
@@ -124,9 +128,9 @@ def describe_window(
         if first is None:
             return "open, no heartbeats"
         return f"{_minute(first)} to {_minute(last)} UTC (first to last heartbeat)"
-    left = _minute(start) if start is not None else "the first heartbeat"
-    right = f"before {_minute(end)}" if end is not None else "the last heartbeat"
-    return f"{left} to {right} UTC"
+    left = f"{_minute(start)} UTC" if start is not None else "the first heartbeat"
+    right = f"before {_minute(end)} UTC" if end is not None else "the last heartbeat"
+    return f"{left} to {right}"
 
 
 def _version_counts(heartbeats: pd.DataFrame) -> str:
@@ -136,10 +140,10 @@ def _version_counts(heartbeats: pd.DataFrame) -> str:
     if devices.empty:
         return "none reported"
     versions = sort_versions(devices.index)
-    shown = [f"{version} ({devices[version]:,} devices)"
+    listed = [f"{version} ({devices[version]:,} devices)"
              for version in versions[-MAX_LISTED_VERSIONS:]]
-    hidden = len(versions) - len(shown)
-    return ", ".join(shown) + (f", and {hidden} older" if hidden > 0 else "")
+    hidden = len(versions) - len(listed)
+    return ", ".join(listed) + (f", and {hidden} older" if hidden > 0 else "")
 
 
 def _unexpected(boots: pd.DataFrame) -> str:

@@ -141,8 +141,8 @@ class Fleet:
 
         Heartbeats are kept by ``received_at``, events by ``event_time`` and boots by
         ``boot_time``. Boots keep the causes derived from everything loaded, so a device's
-        first boot inside the window is still a reboot when an earlier boot was loaded;
-        that is the difference from loading the window with `load_fleet`.
+        first boot inside the window is still a reboot when an earlier boot was loaded.
+        Loading the window with `load_fleet` cannot know that earlier boot.
 
         Parameters
         ----------
@@ -281,7 +281,7 @@ class Fleet:
         Raises
         ------
         InvalidInputError
-            If `reason` is none of those.
+            If `reason` matches no code, name or family.
         """
         down = self.events[self.events["tag"] == codes.EVT_WIFI_DOWN]
         if reason is None:

@@ -151,7 +151,7 @@ def match_disconnect_reason(down: pd.DataFrame, reason: int | str) -> pd.Series:
     Raises
     ------
     InvalidInputError
-        If `reason` is none of those.
+        If `reason` matches no code, name or family.
     """
     if isinstance(reason, int) and not isinstance(reason, bool):
         return down["d0"] == reason

@@ -439,7 +439,7 @@ def test_repr_html_escapes_database_text(heartbeat_db):
 def test_repr_html_states_empty_window(fleet):
     page = fleet.between("2027-01-01", "2027-01-02")._repr_html_()
 
-    assert "2027-01-01 00:00 to before 2027-01-02 00:00 UTC" in page
+    assert "2027-01-01 00:00 UTC to before 2027-01-02 00:00 UTC" in page
     assert "<td style=\"text-align:left\">0</td>" in page
 
 
