@@ -64,9 +64,9 @@ def main(log_level: str) -> None:
 def _register_commands() -> None:
     # Imported here so that each module can import `main`, `handle_errors` and the exit
     # codes from this package without a cycle.
-    from analysis.cli import check, export, release, run, sample
+    from analysis.cli import check, export, lab, release, run, sample
 
-    for module in (sample, export, run, release, check):
+    for module in (sample, export, run, release, lab, check):
         main.add_command(module.command)
 
 
