@@ -269,8 +269,9 @@ def _map_columns(
         if mapping[logical] is None:
             raise MissingColumnError(
                 f"table {table!r} has no {logical} column (looked for "
-                f"{', '.join(COLUMN_ALIASES[logical])}); map it with "
-                f"columns={{'{logical}': '<column>'}} or --column {logical}=<column>",
+                f"{', '.join(COLUMN_ALIASES[logical])}); map it in Python with "
+                f"columns={{'{logical}': '<column>'}}, or rename the column in a copy of "
+                "the database",
                 table=table,
                 column=logical,
             )
@@ -391,8 +392,8 @@ def read_error(err: sa.exc.DBAPIError, database: str) -> DatabaseError:
     if getattr(original, "sqlite_errorcode", None) in _CORRUPT_CODES:
         return NotSQLiteError(
             f"cannot read {label}: {original}; the file is corrupt or not a SQLite database. "
-            "Check it with sqlite3 FILE 'PRAGMA integrity_check' and restore it from a "
-            "backup, or salvage the rows with sqlite3 FILE .recover",
+            f"Check it with sqlite3 {label} 'PRAGMA integrity_check' and restore it from a "
+            f"backup, or salvage the rows with sqlite3 {label} .recover",
             database=database,
         )
     return DatabaseError(f"cannot read {label}: {original}", database=database)

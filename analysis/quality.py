@@ -49,6 +49,8 @@ CHECK_DESCRIPTIONS: dict[str, str] = {
     "rssi_sentinel": "EVT_WIFI_UP RSSI is a sentinel (0 or -127), excluded from RSSI figures",
     "rssi_impossible": "EVT_WIFI_UP RSSI outside -127..0 dBm",
     "events_possibly_lost": "ring buffer may have overflowed between two heartbeats",
+    "boot_event_repeated": "EVT_BOOT repeated within one boot that heartbeats show, counted once",
+    "boot_event_inside_boot": "EVT_BOOT inside a boot that heartbeats watched, not used as a boot",
 }
 
 

@@ -84,7 +84,7 @@ def test_corrupt_database_exits_2(tmp_path, keep_bytes):
 
     assert result.exit_code == EXIT_BAD_INPUT
     assert "the file is corrupt or not a SQLite database" in result.stderr
-    assert "integrity_check" in result.stderr
+    assert "'PRAGMA integrity_check'" in result.stderr
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.output
 
@@ -109,7 +109,7 @@ def test_missing_required_column_exits_2(heartbeat_db, column):
 
     assert result.exit_code == EXIT_BAD_INPUT
     assert f"table 'heartbeats' has no {column} column" in result.stderr
-    assert f"--column {column}=<column>" in result.stderr
+    assert f"columns={{'{column}': '<column>'}}" in result.stderr
     assert result.stderr.count("\n") == 1
 
 
