@@ -130,9 +130,10 @@ def detect_lost_history(heartbeats: pd.DataFrame) -> HistoryVerdict:
 
     Examples
     --------
-    >>> from analysis import load_heartbeats
+    >>> from analysis import DataQualityReport, load_heartbeats
     >>> from analysis.sample import ensure_sample_database
-    >>> detect_lost_history(load_heartbeats(ensure_sample_database())).shape
+    >>> heartbeats = load_heartbeats(ensure_sample_database(), quality=DataQualityReport())
+    >>> detect_lost_history(heartbeats).shape
     'sound'
     """
     rows_per_device = heartbeats["device_id"].value_counts()
