@@ -55,6 +55,9 @@ def parse_event_lists(
 ) -> ParsedEvents:
     """Parse each heartbeat's ``recent_events`` text.
 
+    A text equal to the one just before it is parsed once: between two heartbeats with no
+    new event the firmware sends the same list again, so most rows of a quiet fleet repeat.
+
     Parameters
     ----------
     texts : array of str or None
@@ -70,17 +73,67 @@ def parse_event_lists(
     """
     ids = np.asarray(heartbeat_ids)
     texts = np.asarray(texts, dtype=object)
+    run_of_row = _runs_of_equal_text(texts)
+    is_run_start = np.r_[True, run_of_row[1:] != run_of_row[:-1]] if len(texts) else []
+    distinct = texts[np.flatnonzero(is_run_start)]
+
+    parsed, problems = _parse_distinct(distinct)
+    _report_problems(problems, run_of_row, ids, report)
+    return _expand_runs(parsed, run_of_row)
+
+
+def _parse_distinct(texts: np.ndarray) -> tuple[ParsedEvents, dict[str, list[int]]]:
     fast_rows, slow_rows = _split_rows(texts)
     fast = parse_with_arrow(texts, fast_rows)
 
-    collector = _Collector(len(ids))
+    collector = _Collector(len(texts))
     for position in np.sort(np.concatenate([slow_rows, fast.rejected_rows])):
         collector.parse(int(position), texts[position])
     collector.has_list[fast.parsed_rows] = True
     oversized = fast.parsed_rows[fast.lengths > RING_BUFFER_SIZE]
     collector.problems["recent_events_oversized"].extend(oversized.tolist())
-    collector.report_to(report, ids)
-    return _merge(fast.row, fast.values, collector.result())
+    return _merge(fast.row, fast.values, collector.result()), collector.problems
+
+
+def _runs_of_equal_text(texts: np.ndarray) -> np.ndarray:
+    """Number runs of consecutive equal texts: one integer per row, rising from 0."""
+    if len(texts) == 0:
+        return np.zeros(0, dtype=np.int64)
+    is_text = np.fromiter((type(t) is str for t in texts), dtype=bool, count=len(texts))
+    both = is_text[1:] & is_text[:-1]
+    repeats = np.zeros(len(texts) - 1, dtype=bool)
+    repeats[both] = (texts[1:][both] == texts[:-1][both]).astype(bool)
+    return np.cumsum(np.r_[True, ~repeats]) - 1
+
+
+def _report_problems(
+    problems: dict[str, list[int]], run_of_row: np.ndarray, ids: np.ndarray,
+    report: DataQualityReport,
+) -> None:
+    # Counts are per heartbeat row: a bad text sent twice is two bad heartbeats.
+    run_sizes = np.bincount(run_of_row)
+    for check, positions in problems.items():
+        if not positions:
+            continue
+        per_run = np.bincount(np.asarray(positions), minlength=len(run_sizes))
+        rows = np.flatnonzero(per_run[run_of_row] > 0)
+        report.add(check, ids[rows], count=int((per_run * run_sizes).sum()))
+
+
+def _expand_runs(parsed: ParsedEvents, run_of_row: np.ndarray) -> ParsedEvents:
+    lengths = np.bincount(parsed.row, minlength=len(parsed.has_list))
+    offsets = np.cumsum(lengths) - lengths
+    row_lengths = lengths[run_of_row]
+    total = int(row_lengths.sum())
+    row = np.repeat(np.arange(len(run_of_row)), row_lengths)
+    position = np.arange(total) - np.repeat(np.cumsum(row_lengths) - row_lengths, row_lengths)
+    source = np.repeat(offsets[run_of_row], row_lengths) + position
+    return ParsedEvents(
+        row=row,
+        values=parsed.values[source],
+        has_list=parsed.has_list[run_of_row],
+        has_bad_element=parsed.has_bad_element[run_of_row],
+    )
 
 
 def parse_event_lists_exactly(
