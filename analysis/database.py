@@ -168,11 +168,7 @@ def open_database(db: str | Path) -> Engine:
     def connect() -> sqlite3.Connection:
         # timeout=0 turns off SQLite's own busy wait, so that retry_while_locked decides
         # how long to wait and logs each retry.
-        connection = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=0)
-        # SQLite does not check that TEXT is valid UTF-8; replace bad bytes instead of
-        # failing the whole read on one hand-edited value.
-        connection.text_factory = _decode_text
-        return connection
+        return sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=0)
 
     logger.debug("opening %s read-only", path)
     return sa.create_engine("sqlite://", creator=connect, poolclass=sa.pool.NullPool)
@@ -410,7 +406,14 @@ def _locked_error(database: str, attempts: int, waited_s: float) -> DatabaseLock
     )
 
 
-def _decode_text(raw: bytes) -> str:
+def decode_text_leniently(raw: bytes) -> str:
+    """Decode TEXT from SQLite, replacing bytes that are not UTF-8.
+
+    SQLite does not check that TEXT is valid UTF-8, and the sqlite3 module's default
+    decoder fails the whole read on one hand-edited value. Set this as a connection's
+    ``text_factory`` to read such a table; it is slower than the default, so readers use
+    it only after the default failed.
+    """
     return raw.decode("utf-8", errors="replace")
 
 

@@ -105,20 +105,20 @@ def _check_order(heartbeats: pd.DataFrame, report: DataQualityReport) -> None:
 
 def _check_device_ids(heartbeats: pd.DataFrame, report: DataQualityReport) -> None:
     ids = heartbeats["heartbeat_id"]
-    device = heartbeats["device_id"]
-    missing = device.isna() | (device.astype(str).str.strip() == "")
-    report.add("device_id_missing", ids[missing])
+    # The string work runs on the distinct ids, then maps back to rows by code.
+    device_code, distinct = pd.factorize(heartbeats["device_id"], use_na_sentinel=True)
+    distinct = pd.Series(distinct, dtype=object).astype(str)
+    stripped = distinct.str.strip()
+    is_missing = (device_code < 0) | (stripped == "").to_numpy()[device_code]
+    report.add("device_id_missing", ids[is_missing])
 
-    text = device[~missing].astype(str)
-    stray = text != text.str.strip()
+    stray = (distinct != stripped).to_numpy()
     if stray.any():
-        report.add("device_id_whitespace", ids[~missing][stray],
-                   detail=f"ids such as {sorted(text[stray].unique().tolist())[:3]!r}")
+        report.add("device_id_whitespace", ids[~is_missing & stray[device_code]],
+                   detail=f"ids such as {sorted(distinct[stray].tolist())[:3]!r}")
 
-    distinct = pd.Series(text.unique())
-    folded = distinct.str.strip().str.lower()
-    variants = distinct[folded.duplicated(keep=False)]
-    if len(variants):
-        rows = text.isin(set(variants))
-        report.add("device_id_case_variant", ids[~missing][rows],
-                   detail=f"ids such as {sorted(variants.tolist())[:4]!r}")
+    folded = stripped.str.lower()
+    is_variant = (folded.duplicated(keep=False) & (stripped != "")).to_numpy()
+    if is_variant.any():
+        report.add("device_id_case_variant", ids[~is_missing & is_variant[device_code]],
+                   detail=f"ids such as {sorted(distinct[is_variant].tolist())[:4]!r}")

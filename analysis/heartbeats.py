@@ -9,6 +9,7 @@ INTEGER column (SQLite allows it) becomes missing and is counted, never turned i
 from __future__ import annotations
 
 import logging
+import sqlite3
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -22,6 +23,7 @@ from analysis.database import (
     DIAGNOSTIC_COLUMNS,
     HeartbeatSchema,
     database_label,
+    decode_text_leniently,
     discover_schema,
     open_database,
     retry_while_locked,
@@ -137,9 +139,33 @@ def load_heartbeats(
 def _read_rows(engine: sa.Engine, statement: sa.Select) -> tuple[list[str], list]:
     # One statement is one read transaction, so the rows form one consistent snapshot
     # even while the server keeps inserting (WAL mode) between our fetches.
+    compiled = statement.compile(dialect=engine.dialect,
+                                 compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    sql = str(compiled)
+    arguments = tuple(params[name] for name in compiled.positiontup or ())
     with engine.connect() as connection:
-        result = connection.execute(statement)
-        return list(result.keys()), result.fetchall()
+        # Plain DB-API tuples: SQLAlchemy's Row objects cost more than the read itself.
+        dbapi = connection.connection.driver_connection
+        try:
+            return _fetch_all(dbapi, sql, arguments)
+        except sqlite3.OperationalError as err:
+            if "decode" in str(err):
+                dbapi.text_factory = decode_text_leniently
+                return _fetch_all(dbapi, sql, arguments)
+            raise sa.exc.DBAPIError.instance(sql, arguments, err, sqlite3.Error) from err
+        except sqlite3.Error as err:
+            # Wrapped as SQLAlchemy would, so that the lock retry can read the error code.
+            raise sa.exc.DBAPIError.instance(sql, arguments, err, sqlite3.Error) from err
+
+
+def _fetch_all(dbapi: sqlite3.Connection, sql: str, arguments: tuple) -> tuple[list[str], list]:
+    cursor = dbapi.cursor()
+    try:
+        rows = cursor.execute(sql, arguments).fetchall()
+        return [column[0] for column in cursor.description], rows
+    finally:
+        cursor.close()
 
 
 def _raw_frame(names: list[str], rows: list) -> pd.DataFrame:
@@ -190,7 +216,9 @@ def _select_statement(
         # SQLite lets a TEXT column hold numbers and blobs; text keeps device ids sortable.
         sa.cast(col("device_id"), sa.Text).label("device_id"),
         julian.label("received_jd"),
-        sa.cast(col("received_at"), sa.Text).label("received_raw"),
+        # The stored text is kept only where it could not be read as a time, for the report.
+        sa.case((julian.is_(None), sa.cast(col("received_at"), sa.Text)),
+                else_=None).label("received_raw"),
         _text_or_null(stored, col, "firmware_version"),
         _text_or_null(stored, col, "recent_events"),
     ]
