@@ -174,7 +174,7 @@ def _join_boot_events(
     boots.loc[matched, "source"] = "heartbeat+event"
 
     only_events = _event_only_boots(boot_events[~in_current_boot], events, heartbeats)
-    only_events = _drop_inside_observed(only_events, boots, report)
+    boots, only_events = _reconcile_event_boots(only_events, boots, report)
     return pd.concat([boots, only_events], ignore_index=True)
 
 
@@ -204,26 +204,47 @@ def _event_only_boots(
     return boots
 
 
-def _drop_inside_observed(
+def _reconcile_event_boots(
     only_events: pd.DataFrame, boots: pd.DataFrame, report: DataQualityReport
-) -> pd.DataFrame:
-    """Drop event-only boots that fall inside a boot the heartbeats watched continuously.
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Merge event-only boots into the heartbeat boots they repeat.
 
-    A device that kept sending heartbeats with growing uptime cannot have booted in between,
-    so such an event is a repeat that the list alignment missed; it is counted, not used.
+    An EVT_BOOT that starts when a heartbeat boot starts is that boot's own event, seen
+    late because the boot's first list was unreadable: its reasons go to the heartbeat
+    boot. One that falls inside a boot the heartbeats watched continuously cannot be a boot
+    (uptime kept growing), so it is a repeat that the list alignment missed; it is counted
+    and dropped.
     """
     if only_events.empty or boots.empty:
-        return only_events
-    spans = boots[["device_id", "boot_time", "last_seen", "first_heartbeat_id"]]
-    merged = only_events.reset_index().merge(spans, on="device_id", suffixes=("", "_observed"))
+        return boots, only_events
+    spans = boots[["device_id", "boot_time", "last_seen", "first_heartbeat_id", "source"]]
+    merged = only_events.rename_axis("event_row").reset_index().merge(
+        spans.rename_axis("observed_row").reset_index(), on="device_id",
+        suffixes=("", "_observed"),
+    )
     slack = pd.Timedelta(seconds=CLOCK_SLACK_S)
+    same_start = (merged["boot_time"] - merged["boot_time_observed"]).abs() <= slack
     inside = (merged["boot_time"] > merged["boot_time_observed"] + slack) & (
         merged["boot_time"] < merged["last_seen_observed"] - slack
     )
-    dropped = merged.loc[inside, "index"].unique()
-    report.add("boot_event_inside_boot", merged.loc[inside, "first_heartbeat_id_observed"],
-               count=len(dropped))
-    return only_events.drop(index=dropped)
+
+    late = merged[same_start & (merged["source_observed"] == "heartbeat")]
+    late = late.drop_duplicates("observed_row")
+    boots = boots.copy()
+    target = late["observed_row"].to_numpy()
+    boots.loc[target, "reboot_reason"] = late["reboot_reason"].to_numpy()
+    boots.loc[target, "reset_reason"] = (
+        boots.loc[target, "reset_reason"].fillna(
+            pd.Series(late["reset_reason"].to_numpy(), index=target)).to_numpy()
+    )
+    boots.loc[target, "source"] = "heartbeat+event"
+
+    repeated = merged.loc[inside & ~same_start, "event_row"].unique()
+    report.add("boot_event_inside_boot", merged.loc[inside & ~same_start,
+                                                    "first_heartbeat_id_observed"],
+               count=len(repeated))
+    dropped = np.union1d(repeated, late["event_row"].unique())
+    return boots, only_events.drop(index=dropped)
 
 
 def assign_causes(boots: pd.DataFrame) -> pd.Series:

@@ -166,3 +166,19 @@ def test_boot_loop_needs_three_boots_in_ten_minutes(heartbeat_db):
     boots = load_fleet(heartbeat_db(rows)).boots
 
     assert not boots["is_boot_loop"].any()
+
+
+def test_boot_event_seen_late_joins_its_heartbeat_boot(heartbeat_db):
+    synced = int(START.timestamp())
+    rows = [
+        row(1, 60, 60, reset=1, events='[{"t":1,"d0":1'),
+        row(2, 1860, 60, reset=4, events=[event(1, 1, ts=synced), event(8, 6, ts=synced + 5,
+                                                                       up=5),
+                                          event(1, 4, ts=synced + 1800)]),
+    ]
+
+    boots = load_fleet(heartbeat_db(rows)).boots
+
+    assert len(boots) == 2
+    assert boots["source"].tolist() == ["heartbeat+event", "heartbeat+event"]
+    assert boots["cause"].tolist() == ["power_on", "fatal_camera"]
