@@ -4,6 +4,7 @@ Load a heartbeat database with `load_fleet` and work with its `heartbeats`, `eve
 `boots` tables, or run the scheduled reports with the ``fleet-report`` command.
 """
 
+from analysis.boot_episodes import detect_boot_loops, detect_power_problems, silent_devices
 from analysis.boots import derive_boots
 from analysis.errors import (
     AnalysisError,
@@ -11,9 +12,13 @@ from analysis.errors import (
     HistoryOverwrittenWarning,
 )
 from analysis.events import expand_events
+from analysis.export import export_fleet
+from analysis.exposure import device_hours
 from analysis.fleet import Fleet, load_fleet
 from analysis.heartbeats import load_heartbeats
+from analysis.pseudonymize import pseudonymize_fleet
 from analysis.quality import DataQualityReport
+from analysis.stability import fleet_stability
 
 __version__ = "0.1.0"
 
@@ -24,7 +29,14 @@ __all__ = [
     "Fleet",
     "HistoryOverwrittenWarning",
     "derive_boots",
+    "detect_boot_loops",
+    "detect_power_problems",
+    "device_hours",
     "expand_events",
+    "export_fleet",
+    "fleet_stability",
     "load_fleet",
     "load_heartbeats",
+    "pseudonymize_fleet",
+    "silent_devices",
 ]
