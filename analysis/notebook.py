@@ -218,8 +218,6 @@ def show_table(frame: pd.DataFrame, *, empty: str, max_rows: int = MAX_TABLE_ROW
     for column in head.columns:
         if pd.api.types.is_timedelta64_dtype(head[column]):
             head[column] = head[column].map(format_duration)
-        elif isinstance(head[column].dtype, pd.DatetimeTZDtype):
-            head[column] = head[column].dt.tz_convert("UTC").dt.strftime("%Y-%m-%d %H:%M:%S UTC")
     display(HTML(head.to_html(index=False, escape=True, na_rep="", border=0)))
     if len(frame) > max_rows:
         show_summary(f"First {max_rows:,} of {len(frame):,} rows shown.")
