@@ -363,7 +363,9 @@ def drilldown_figures(views: list[DeviceView]) -> dict[str, object]:
     return figures
 
 
-def describe_drilldown(views: list[DeviceView], requested: list[str], window: str) -> str:
+def describe_drilldown(
+    views: list[DeviceView], requested: list[str], window: str, *, devices_in_window: int
+) -> str:
     """Return the drill-down's opening summary in words, one sentence per device.
 
     Parameters
@@ -374,7 +376,12 @@ def describe_drilldown(views: list[DeviceView], requested: list[str], window: st
         The device ids asked for (empty when the report chose the worst devices).
     window : str
         The window in words, such as `analysis.notebook.describe_window` returns.
+    devices_in_window : int
+        Devices with data in the loaded window; 0 gives a hint to widen the selection.
     """
+    if devices_in_window == 0:
+        return (f"Drill-down of {window}: no heartbeat matched. Widen the window with "
+                "--since and --until, or check the --device and --firmware options.")
     missing = [device for device in requested if device not in {v.device_id for v in views}]
     lines = [f"Drill-down of {window}."]
     if missing:
