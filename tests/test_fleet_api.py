@@ -18,6 +18,7 @@ from analysis import codes, load_fleet
 from analysis.cache import cache_info, clear_cache, copy_fleet
 from analysis.device import (
     boot_loop_episodes,
+    describe_drilldown,
     drilldown_devices,
     event_log,
     events_before_boots,
@@ -386,6 +387,22 @@ def test_drilldown_devices_default_to_worst(fleet):
 
     assert drilldown_devices(summary, [], limit=2) == worst
     assert drilldown_devices(summary, ["dc-0004", "dc-0099"]) == ["dc-0004"]
+
+
+def test_describe_drilldown_empty_window():
+    text = describe_drilldown([], [], "all heartbeats", devices_in_window=0)
+
+    assert text == ("Drill-down of all heartbeats: no heartbeat matched. Widen the window with "
+                    "--since and --until, or check the --device and --firmware options.")
+
+
+def test_describe_drilldown_names_missing_device(fleet):
+    views = [fleet.device("dc-0002")]
+    text = describe_drilldown(views, ["dc-0002", "dc-0099"], "the window", devices_in_window=1)
+    unexpected = int(views[0].boots["is_unexpected"].sum())
+
+    assert text.startswith("Drill-down of the window. No data in the window for dc-0099.")
+    assert f"- dc-0002: {len(views[0].boots)} boots, {unexpected} unexpected reboots" in text
 
 
 @pytest.mark.parametrize("reason", [201, "201", "NO_AP_FOUND", "wifi_reason_no_ap_found"])
