@@ -360,6 +360,28 @@ def test_runs_index_lists_newest_first(mixed_run, fleet_db, tmp_path):
 
 
 @pytest.mark.slow
+def test_parallel_jobs_with_relative_out_dir(fleet_db, tmp_path, monkeypatch):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    for name in ("first", "second", "third"):
+        write_notebook(notebooks, name, [
+            "import os\n"
+            "from analysis.notebook import write_summary\n"
+            "write_summary({'cwd': os.getcwd()}, summary_path)",
+        ])
+    monkeypatch.chdir(tmp_path)
+
+    result = run_reports(fleet_db, reports=["first", "second", "third"],
+                         notebooks_dir="notebooks", out_dir="reports", jobs=2)
+    summaries = read_json(result.run_dir / "summary.json")
+
+    assert result.succeeded, result.failed
+    assert Path.cwd() == tmp_path
+    assert result.run_dir.parent == tmp_path / "reports"
+    assert {figures["cwd"] for figures in summaries.values()} == {str(notebooks)}
+
+
+@pytest.mark.slow
 def test_empty_window_gives_statement(fleet_db, tmp_path):
     result = run_reports(fleet_db, start="2030-01-01", reports=["fleet_overview"],
                          out_dir=tmp_path)

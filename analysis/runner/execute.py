@@ -102,7 +102,10 @@ def execute_notebook(
             # Every report kernel runs Python; this also serves notebooks saved without
             # kernelspec or language_info metadata, which papermill rejects otherwise.
             language="python",
-            cwd=str(source.parent),
+            # The kernel starts in the notebook's directory. Papermill's own cwd= would
+            # chdir the whole process, which breaks relative paths in the other threads
+            # of a run with several jobs.
+            resources={"metadata": {"path": str(source.parent)}},
             progress_bar=False,
             start_timeout=KERNEL_START_TIMEOUT_S,
             execution_timeout=CELL_TIMEOUT_S,

@@ -139,7 +139,7 @@ def run_reports(
     if jobs < 1:
         raise InvalidInputError(f"jobs={jobs} is invalid; run at least one report at a time")
     plan = _plan_run(db, start, end, firmware, devices, reports, notebooks_dir, table, python)
-    run_dir = _create_run_dir(Path(out_dir))
+    run_dir = _create_run_dir(Path(out_dir).resolve())
     started_at = _utc_now()
     started = time.perf_counter()
 
@@ -216,19 +216,9 @@ def _run_one(report: Report, plan: _Plan, run_dir: Path, summary_path: Path) -> 
 
     outcome = execute_notebook(report.path, notebook_path, parameters,
                                kernel_name=plan.kernel_name)
-    error_name, error_message = outcome.error_name, outcome.error_message
-    html = ""
-    if notebook_path.is_file():
-        try:
-            export_report_html(notebook_path, html_path, title=report.title)
-            html = html_path.name
-        except Exception as err:
-            # Export errors come from nbconvert, Jinja or the file system; whichever it is,
-            # this report fails and the others still run.
-            logger.warning("cannot write the page of report %s: %s", report.name, err,
-                           exc_info=True)
-            error_name = error_name or type(err).__name__
-            error_message = error_message or str(err)
+    html, error_name, error_message = _export_page(report, notebook_path, html_path)
+    if outcome.error_name or outcome.error_message:
+        error_name, error_message = outcome.error_name, outcome.error_message
 
     return ReportResult(
         name=report.name,
@@ -241,6 +231,21 @@ def _run_one(report: Report, plan: _Plan, run_dir: Path, summary_path: Path) -> 
         error_name=error_name,
         error_message=error_message,
     )
+
+
+def _export_page(report: Report, notebook_path: Path, html_path: Path) -> tuple[str, str, str]:
+    """Return the page's file name, or "" with an error name and message."""
+    if not notebook_path.is_file():
+        return "", "FileNotFoundError", f"papermill wrote no executed notebook {notebook_path}"
+    try:
+        export_report_html(notebook_path, html_path, title=report.title)
+    except Exception as err:
+        # Export errors come from nbconvert, Jinja or the file system; whichever it is,
+        # this report fails and the others still run.
+        logger.warning("cannot write the page of report %s: %s", report.name, err,
+                       exc_info=True)
+        return "", type(err).__name__, str(err)
+    return html_path.name, "", ""
 
 
 def _log_result(result: ReportResult, show_progress: bool) -> None:
