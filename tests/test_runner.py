@@ -66,7 +66,7 @@ def sql_one(db: Path, query: str) -> tuple:
 
 def write_notebook(directory: Path, name: str, sources: list[str], *,
                    kernel: str = "python3", default: bool = True) -> Path:
-    """Write a report notebook whose first cell holds the standard parameters."""
+    """Write a report notebook whose first cell contains the standard parameters."""
     parameters = new_code_cell(
         'db: str = ""  # database\n'
         'table: str = "heartbeats"  # table\n'

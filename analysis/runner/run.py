@@ -114,8 +114,8 @@ def run_reports(
     show_progress : bool
         Show a progress bar on stderr instead of one log line per report.
     jobs : int
-        Reports executed at the same time, each in its own kernel. Every kernel holds the
-        whole selection in memory, so more jobs need more memory.
+        Reports executed at the same time, each in its own kernel. Every kernel loads the
+        whole selection into memory, so more jobs need more memory.
     python : str, optional
         Interpreter whose Jupyter kernel executes the notebooks; defaults to the running one.
 
