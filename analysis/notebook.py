@@ -20,6 +20,7 @@ import io
 import json
 import logging
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -29,7 +30,10 @@ from matplotlib.figure import Figure
 
 from analysis.errors import InvalidInputError
 from analysis.runner.source import resolve_database
-from analysis.runner.window import parse_window
+from analysis.runner.window import parse_window, to_iso
+
+PSEUDONYMIZE_ENVIRONMENT_VARIABLE = "DOORCOUNTER_PSEUDONYMIZE"
+PSEUDONYM_KEY_FILE_ENVIRONMENT_VARIABLE = "DOORCOUNTER_PSEUDONYM_KEY_FILE"
 
 __all__ = [
     "describe_figure",
@@ -128,18 +132,43 @@ def open_report_fleet(
         Heartbeats, events, boots and the data-quality report of the window.
     """
     from analysis import load_fleet
+    from analysis.runner.snapshot import read_snapshot, snapshot_key
 
     start_time, end_time = parse_window(start, end)
     firmware_list = parse_list(firmware, "firmware")
     device_list = parse_list(devices, "devices")
-    return load_fleet(
-        resolve_database(db),
-        start=start_time,
-        end=end_time,
-        devices=device_list or None,
-        firmware=firmware_list or None,
-        table=table,
-    )
+    database = resolve_database(db)
+    key = snapshot_key(database, table, to_iso(start_time), to_iso(end_time), firmware_list,
+                       device_list)
+    fleet = read_snapshot(key)
+    if fleet is None:
+        fleet = load_fleet(database, start=start_time, end=end_time,
+                           devices=device_list or None, firmware=firmware_list or None,
+                           table=table)
+    fleet = _pseudonymize_if_requested(fleet)
+    _show_history_notice(fleet)
+    return fleet
+
+
+def _pseudonymize_if_requested(fleet):
+    # The runner sets this for --pseudonymize; the key comes from the environment or a key
+    # file named there, never from the notebook's parameters, so it is not in any output.
+    if os.environ.get(PSEUDONYMIZE_ENVIRONMENT_VARIABLE, "") != "1":
+        return fleet
+    from analysis.pseudonymize import load_pseudonym_key, pseudonymize_fleet
+
+    key_file = os.environ.get(PSEUDONYM_KEY_FILE_ENVIRONMENT_VARIABLE) or None
+    return pseudonymize_fleet(fleet, load_pseudonym_key(key_file))
+
+
+def _show_history_notice(fleet) -> None:
+    # Every report opens with the fleet load, so the notice about lost history shows at
+    # the top of each one.
+    from analysis.history import history_notice
+
+    notice = history_notice(fleet)
+    if notice:
+        show_summary(notice)
 
 
 def describe_window(start: str = "", end: str = "") -> str:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
 import sys
 
 import click
 
 from analysis.cli import CONTEXT_SETTINGS, EXIT_OK, EXIT_REPORT_FAILED, handle_errors
-from analysis.errors import ReportError
 from analysis.release import choose_versions, database_versions
 from analysis.runner.run import run_reports
 from analysis.runner.source import resolve_database
@@ -64,8 +62,6 @@ def command(
                                           baseline, candidate)
     end = parse_time(until, "until")
     start = parse_since(since, now=end) if since else None
-    _check_runner_parameters()
-
     result = run_reports(
         database,
         start=start,
@@ -82,15 +78,3 @@ def command(
                        f"({report.duration_s:.1f} s)")
         click.echo(f"index: {result.index_path}")
     sys.exit(EXIT_OK if result.succeeded else EXIT_REPORT_FAILED)
-
-
-def _check_runner_parameters() -> None:
-    # The versions reach the notebook as extra papermill parameters, which only a runner
-    # with a `parameters` argument can pass on.
-    if "parameters" not in inspect.signature(run_reports).parameters:
-        raise ReportError(
-            "this version of analysis.runner cannot pass report parameters, so the "
-            "baseline and candidate cannot reach the notebook; run the notebook with "
-            f"papermill -p baseline ... -p candidate ... notebooks/{REPORT}.ipynb instead",
-            report=REPORT,
-        )

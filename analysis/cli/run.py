@@ -88,6 +88,19 @@ from analysis.runner.window import parse_since, parse_time
     "loads the selected heartbeats, so each job needs that much memory again.",
 )
 @click.option(
+    "--pseudonymize",
+    is_flag=True,
+    help="Replace device ids in every report with stable keyed pseudonyms (anon-...), so "
+    "reports can be shared. The key comes from --pseudonym-key-file or "
+    "$DOORCOUNTER_PSEUDONYM_KEY (16 bytes or more) and is never written to a report.",
+)
+@click.option(
+    "--pseudonym-key-file",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="File that holds the pseudonym key, for --pseudonymize.",
+)
+@click.option(
     "--quiet",
     is_flag=True,
     help="No progress bar and no closing summary; log lines still follow --log-level.",
@@ -104,6 +117,8 @@ def command(
     notebooks_dir: str | None,
     out_dir: str,
     jobs: int,
+    pseudonymize: bool,
+    pseudonym_key_file: str | None,
     quiet: bool,
 ) -> None:
     """Run the report notebooks on a heartbeat database and write them as HTML.
@@ -133,6 +148,8 @@ def command(
         table=table,
         show_progress=sys.stderr.isatty() and not quiet,
         jobs=jobs,
+        pseudonymize=pseudonymize,
+        pseudonym_key_file=pseudonym_key_file,
     )
 
     if not quiet:

@@ -8,12 +8,15 @@ After that a failing report never stops the others: it is recorded as failed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import datetime as dt
 import logging
+import os
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +25,16 @@ from tqdm import tqdm
 
 from analysis.database import database_label
 from analysis.errors import InvalidInputError
+from analysis.notebook import (
+    PSEUDONYM_KEY_FILE_ENVIRONMENT_VARIABLE,
+    PSEUDONYMIZE_ENVIRONMENT_VARIABLE,
+)
+from analysis.pseudonymize import load_pseudonym_key
 from analysis.runner.catalog import Report, default_notebooks_dir, discover_reports, select_reports
 from analysis.runner.execute import check_parameters, execute_notebook
 from analysis.runner.html import export_report_html, write_run_index, write_runs_index
 from analysis.runner.kernel import ensure_kernel
+from analysis.runner.snapshot import SNAPSHOT_ENVIRONMENT_VARIABLE, snapshot_key, write_snapshot
 from analysis.runner.source import check_database, fingerprint_database, resolve_database
 from analysis.runner.summary import (
     FAILED,
@@ -74,6 +83,7 @@ class _Plan:
     database: dict[str, object]
     kernel_name: str
     notebooks_dir: Path
+    pseudonymize: bool = False
 
 
 def run_reports(
@@ -90,6 +100,10 @@ def run_reports(
     show_progress: bool = False,
     jobs: int = 1,
     python: str | None = None,
+    parameters: Mapping[str, object] | None = None,
+    pseudonymize: bool = False,
+    pseudonym_key_file: str | Path | None = None,
+    share_fleet: bool = True,
 ) -> RunResult:
     """Execute report notebooks on one database and write a run directory under `out_dir`.
 
@@ -118,6 +132,17 @@ def run_reports(
         whole selection into memory, so more jobs need more memory.
     python : str, optional
         Interpreter whose Jupyter kernel executes the notebooks; defaults to the running one.
+    parameters : mapping, optional
+        Extra notebook parameters, such as ``{"baseline": "1.0.0"}`` for ``release_impact``;
+        checked like the standard ones.
+    pseudonymize : bool
+        Replace device ids in every report with keyed pseudonyms. The key comes from
+        `pseudonym_key_file` or ``DOORCOUNTER_PSEUDONYM_KEY`` and is never written out.
+    pseudonym_key_file : str or Path, optional
+        File that holds the pseudonym key.
+    share_fleet : bool
+        Load the fleet once and hand it to every report kernel, instead of one load per
+        report. Costs the pickled fleet's size on disk in a temporary directory.
 
     Returns
     -------
@@ -138,13 +163,28 @@ def run_reports(
     """
     if jobs < 1:
         raise InvalidInputError(f"jobs={jobs} is invalid; run at least one report at a time")
-    plan = _plan_run(db, start, end, firmware, devices, reports, notebooks_dir, table, python)
+    if pseudonymize and devices:
+        raise InvalidInputError(
+            "--device with --pseudonymize would write the real device ids into run.json and "
+            "the notebooks' parameters; run without --device, or without --pseudonymize"
+        )
+    environment = _pseudonym_environment(pseudonymize, pseudonym_key_file)
+    plan = _plan_run(db, start, end, firmware, devices, reports, notebooks_dir, table, python,
+                     parameters)
+    plan = dataclasses.replace(plan, pseudonymize=pseudonymize)
     run_dir = _create_run_dir(Path(out_dir).resolve())
     started_at = _utc_now()
     started = time.perf_counter()
 
     with tempfile.TemporaryDirectory(prefix="doorcounter-summaries-") as summaries_dir:
-        results, summaries = _run_all(plan, run_dir, Path(summaries_dir), show_progress, jobs)
+        if share_fleet:
+            snapshot = write_snapshot(Path(summaries_dir) / "fleet.pickle",
+                                      _snapshot_key(plan.parameters))
+            if snapshot is not None:
+                environment[SNAPSHOT_ENVIRONMENT_VARIABLE] = str(snapshot)
+        with _environment(environment):
+            results, summaries = _run_all(plan, run_dir, Path(summaries_dir), show_progress,
+                                          jobs)
 
     run = _run_record(run_dir.name, plan, results, started_at, time.perf_counter() - started)
     write_json(run_dir / "summary.json", summaries)
@@ -154,7 +194,39 @@ def run_reports(
     return RunResult(run_id=run_dir.name, run_dir=run_dir, reports=results)
 
 
-def _plan_run(db, start, end, firmware, devices, reports, notebooks_dir, table, python) -> _Plan:
+def _pseudonym_environment(pseudonymize: bool, key_file: str | Path | None) -> dict[str, str]:
+    if not pseudonymize:
+        return {PSEUDONYMIZE_ENVIRONMENT_VARIABLE: "0"}
+    # Read once here, so that a missing or short key stops the run before any report.
+    load_pseudonym_key(key_file)
+    environment = {PSEUDONYMIZE_ENVIRONMENT_VARIABLE: "1"}
+    if key_file:
+        environment[PSEUDONYM_KEY_FILE_ENVIRONMENT_VARIABLE] = str(Path(key_file).resolve())
+    return environment
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]):
+    """Set environment variables for the kernels started inside the block, then restore."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _snapshot_key(parameters: Mapping[str, object]) -> dict[str, object]:
+    return snapshot_key(parameters["db"], parameters["table"], parameters["start"],
+                        parameters["end"], parameters["firmware"], parameters["devices"])
+
+
+def _plan_run(db, start, end, firmware, devices, reports, notebooks_dir, table, python,
+              extra_parameters=None) -> _Plan:
     start_time, end_time = parse_window(start, end)
     notebooks = Path(notebooks_dir or default_notebooks_dir()).resolve()
     selected = select_reports(discover_reports(notebooks), reports)
@@ -169,6 +241,7 @@ def _plan_run(db, start, end, firmware, devices, reports, notebooks_dir, table, 
         # Lists, never tuples: papermill would pass a tuple on as its text.
         "firmware": [str(version) for version in firmware],
         "devices": [str(device) for device in devices],
+        **dict(extra_parameters or {}),
     }
     check_parameters(parameters)
     kernel_name = ensure_kernel(python)
@@ -267,7 +340,8 @@ def _run_record(
 ) -> dict[str, object]:
     parameters = {**plan.parameters, "db": database_label(plan.parameters["db"]),
                   "reports": [report.name for report in plan.reports],
-                  "notebooks_dir": str(plan.notebooks_dir)}
+                  "notebooks_dir": str(plan.notebooks_dir),
+                  "pseudonymize": plan.pseudonymize}
     return {
         "schema_version": RUN_SCHEMA_VERSION,
         "run_id": run_id,
