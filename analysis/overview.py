@@ -228,3 +228,36 @@ def describe_headline(figures: dict, window: str, *, listed: int = 10) -> str:
     else:
         lines.append("Every device sent a heartbeat in the last hour of the window.")
     return "\n\n".join(lines)
+
+
+def describe_stability(stability: dict) -> str:
+    """Return the headline stability figures as one Markdown sentence.
+
+    Parameters
+    ----------
+    stability : dict
+        From `analysis.stability.stability_headline`.
+
+    Examples
+    --------
+    >>> describe_stability({"unexpected_reboots": 3, "device_hours": 1500.0,
+    ...     "rate_per_1000h": 2.0, "rate_low": 0.41, "rate_high": 5.85,
+    ...     "crash_free_hours_pct": 99.8, "crash_free_devices": 9, "devices": 10,
+    ...     "crash_free_devices_pct": 90.0, "power_on_reboots": 1})
+    ... # doctest: +ELLIPSIS
+    '**3 unexpected reboots** in 1,500 device-hours: 2.00 per 1,000 device-hours ...'
+    """
+    hours = stability.get("device_hours") or 0.0
+    if not hours:
+        return "No device-hours observed in the window, so no reboot rate can be given."
+    reboots = stability["unexpected_reboots"]
+    noun = "unexpected reboot" if reboots == 1 else "unexpected reboots"
+    return (
+        f"**{reboots:,} {noun}** in {hours:,.0f} device-hours: "
+        f"{stability['rate_per_1000h']:.2f} per 1,000 device-hours "
+        f"(95 % interval {stability['rate_low']:.2f} to {stability['rate_high']:.2f}). "
+        f"Crash-free hours {stability['crash_free_hours_pct']:.1f} %; crash-free devices "
+        f"{stability['crash_free_devices_pct']:.1f} % ({stability['crash_free_devices']} of "
+        f"{stability['devices']}). Power-on boots, counted apart: "
+        f"{stability['power_on_reboots']}."
+    )

@@ -18,6 +18,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from nbformat.v4 import new_code_cell, new_notebook
 
 from analysis.errors import DatabaseNotFoundError, InvalidInputError, TableNotFoundError
+from analysis.fleet import load_fleet
 from analysis.notebook import (
     format_duration,
     open_report_fleet,
@@ -32,6 +33,7 @@ from analysis.runner.run import run_reports
 from analysis.runner.source import check_database, fingerprint_database, resolve_database
 from analysis.runner.window import parse_since, parse_window
 from analysis.sample import simulate_fleet, write_database
+from analysis.stability import stability_headline
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 SEED = 20260501
@@ -193,6 +195,18 @@ def test_overview_stale_devices_equal_sql(full_run, fleet_db):
     assert MARKUP_DEVICE in stale
     assert sorted(overview["stale_device_ids"]) == stale
     assert overview["stale_devices"] == len(stale)
+
+
+@pytest.mark.slow
+def test_overview_stability_equals_data_layer(full_run, fleet_db):
+    result, _, _ = full_run
+    overview = read_json(result.run_dir / "summary.json")["fleet_overview"]
+    fleet = load_fleet(fleet_db, cache=False)
+    unexpected = int(fleet.boots["is_unexpected"].sum())
+
+    assert overview["stability"] == pytest.approx(stability_headline(fleet), rel=1e-9)
+    assert overview["stability"]["unexpected_reboots"] == unexpected
+    assert overview["stability"]["devices"] == overview["devices"]
 
 
 @pytest.mark.slow
