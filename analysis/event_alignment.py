@@ -66,6 +66,7 @@ def align_lists(
     has_list: np.ndarray,
     max_overlap: np.ndarray | None = None,
     has_bad_element: np.ndarray | None = None,
+    keys: np.ndarray | None = None,
 ) -> Alignment:
     """Align each heartbeat's events with the previous list of the same device.
 
@@ -88,6 +89,8 @@ def align_lists(
         Per heartbeat, True when an element of its list was skipped. Such a list has a hole
         and cannot be aligned, so the lists around it are aligned with each other, and its
         events count as new only where the clean lists before and after it lack them.
+    keys : ndarray of uint64, optional
+        `fingerprint` of `values`, when the caller has it already.
 
     Returns
     -------
@@ -100,7 +103,8 @@ def align_lists(
     clean = has_list & ~dirty
     previous = _previous_list_rows(device_codes, clean)
 
-    keys = fingerprint(values) if len(values) else np.zeros(0, dtype=np.uint64)
+    if keys is None:
+        keys = fingerprint(values) if len(values) else np.zeros(0, dtype=np.uint64)
     limit = lengths if max_overlap is None else np.minimum(lengths, max_overlap)
     overlap = _overlaps(keys, offsets, lengths, limit, previous)
     root, is_new = _first_appearances(row, offsets, lengths, previous, overlap)

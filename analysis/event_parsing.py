@@ -15,6 +15,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from analysis.event_alignment import fingerprint
 from analysis.event_parsing_arrow import parse_with_arrow
 from analysis.quality import DataQualityReport
 
@@ -37,6 +38,7 @@ class ParsedEvents:
     values: np.ndarray
     has_list: np.ndarray
     has_bad_element: np.ndarray | None = None
+    keys: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.has_bad_element is None:
@@ -79,6 +81,8 @@ def parse_event_lists(
 
     parsed, problems = _parse_distinct(distinct)
     _report_problems(problems, run_of_row, ids, report)
+    # Fingerprints are computed on the distinct lists, before repeats are expanded.
+    parsed.keys = fingerprint(parsed.values) if len(parsed.values) else np.zeros(0, np.uint64)
     return _expand_runs(parsed, run_of_row)
 
 
@@ -133,6 +137,7 @@ def _expand_runs(parsed: ParsedEvents, run_of_row: np.ndarray) -> ParsedEvents:
         values=parsed.values[source],
         has_list=parsed.has_list[run_of_row],
         has_bad_element=parsed.has_bad_element[run_of_row],
+        keys=None if parsed.keys is None else parsed.keys[source],
     )
 
 

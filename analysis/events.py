@@ -86,7 +86,7 @@ def expand_events(
     device_codes, _ = pd.factorize(heartbeats["device_id"])
     max_overlap = _overlap_limits(heartbeats, parsed.row, parsed.values)
     alignment = align_lists(parsed.row, parsed.values, device_codes, parsed.has_list,
-                            max_overlap, parsed.has_bad_element)
+                            max_overlap, parsed.has_bad_element, parsed.keys)
     _report_possible_loss(heartbeats, parsed.lengths, alignment, report)
     _report_uptime_drops_without_boot(heartbeats, parsed, report)
 
