@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from test_runner import write_notebook
 
 from analysis.errors import InvalidInputError
 from analysis.fleet import load_fleet
@@ -18,7 +19,6 @@ from analysis.runner.snapshot import (
 )
 from analysis.runner.source import resolve_database
 from analysis.sample import simulate_fleet, write_database
-from test_runner import write_notebook
 
 KEY = "a-test-key-of-at-least-16-bytes"
 
