@@ -200,7 +200,7 @@ def decode(values: pd.Series | np.ndarray | list, table: Mapping[int, str]) -> p
         int(code): table.get(int(code), unknown_name(int(code)))
         for code in series.dropna().unique()
     }
-    return series.map(mapping).astype(object)
+    return _with_nan_for_missing(series.map(mapping), series)
 
 
 def is_known(values: pd.Series | np.ndarray | list, table: Mapping[int, str]) -> pd.Series:
@@ -245,7 +245,7 @@ def disconnect_family(values: pd.Series | np.ndarray | list) -> pd.Series:
             mapping[code] = "other"
         else:
             mapping[code] = "unknown"
-    return series.map(mapping).astype(object)
+    return _with_nan_for_missing(series.map(mapping), series)
 
 
 def decode_rssi(values: pd.Series | np.ndarray | list) -> pd.Series:
@@ -263,6 +263,14 @@ def decode_rssi(values: pd.Series | np.ndarray | list) -> pd.Series:
 def cause_class(causes: pd.Series) -> pd.Series:
     """Map reboot causes to their class (planned, crash, recovery, power, power_on, ...)."""
     return causes.map(CAUSE_CLASSES).astype(object)
+
+
+def _with_nan_for_missing(names: pd.Series, codes: pd.Series) -> pd.Series:
+    # Series.map gives <NA> or NaN for a missing code depending on the other values; one
+    # marker keeps tables built per device equal to the same table built for the fleet.
+    names = names.astype(object)
+    names[codes.isna().to_numpy()] = np.nan
+    return names
 
 
 def _as_int_series(values: pd.Series | np.ndarray | list) -> pd.Series:

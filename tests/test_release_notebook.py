@@ -103,3 +103,19 @@ def test_notebook_with_missing_version_states_it(fleet_db, tmp_path):
 
     assert outcome.succeeded, outcome.error_message
     assert "versions present: 1.1.0, 1.2.0" in shown_text(output)
+
+
+def test_release_command_runs_notebook_with_versions(fleet_db, tmp_path):
+    from click.testing import CliRunner
+
+    from analysis.cli import main
+
+    result = CliRunner().invoke(main, ["release", "--db", str(fleet_db), "--baseline", "1.2.0",
+                                       "--candidate", "1.1.0", "--out", str(tmp_path),
+                                       "--quiet"])
+
+    assert result.exit_code == 0, result.output
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    assert summary[REPORT]["baseline"] == "1.2.0"
+    assert summary[REPORT]["candidate"] == "1.1.0"
