@@ -31,6 +31,7 @@ from analysis.database import (
 from analysis.errors import DataQualityWarning, InvalidInputError
 from analysis.heartbeat_checks import check_heartbeats
 from analysis.quality import DataQualityReport
+from analysis.runner.window import parse_time
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def load_heartbeats(
         schema = discover_schema(engine, table, columns, database=label,
                                  lock_timeout_s=lock_timeout_s)
         _report_missing_diagnostics(schema, report)
-        statement = _select_statement(schema, _to_utc(start, "start"), _to_utc(end, "end"),
+        statement = _select_statement(schema, parse_time(start, "start"), parse_time(end, "end"),
                                       devices)
         names, rows = retry_while_locked(lambda: _read_rows(engine, statement),
                                          database=label, lock_timeout_s=lock_timeout_s)
@@ -124,7 +125,7 @@ def load_heartbeats(
     logger.info("loaded %d heartbeats from %s table %s", len(rows), label, schema.table)
     raw = _raw_frame(names, rows)
     heartbeats = _build_frame(raw, report)
-    heartbeats = _clip_window(heartbeats, _to_utc(start, "start"), _to_utc(end, "end"))
+    heartbeats = _clip_window(heartbeats, parse_time(start, "start"), parse_time(end, "end"))
     check_heartbeats(heartbeats, report)
 
     if quality is None and report:
@@ -405,21 +406,6 @@ def _julian_to_timestamp(julian: pd.Series) -> pd.Series:
     return pd.to_datetime(milliseconds, unit="ms", utc=True).as_unit("ns").to_series(
         index=julian.index
     )
-
-
-def _to_utc(value: object, name: str) -> pd.Timestamp | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError) as err:
-        raise InvalidInputError(
-            f"invalid {name} {value!r}: expected an ISO-8601 date or time such as 2026-05-01 "
-            "or 2026-05-01T10:00:00Z"
-        ) from err
-    if pd.isna(stamp):
-        raise InvalidInputError(f"invalid {name} {value!r}: expected a date or time")
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def _to_julian(stamp: pd.Timestamp) -> float:
