@@ -42,6 +42,7 @@ __all__ = [
     "open_report_fleet",
     "parse_list",
     "parse_window",
+    "round_numbers",
     "show_figure",
     "show_summary",
     "show_table",
@@ -213,6 +214,16 @@ def write_summary(figures: Mapping[str, object], summary_path: str | Path) -> Pa
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False),
                     encoding="utf-8")
     return path
+
+
+def round_numbers(frame: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
+    """Round the numeric columns of `frame` for display, leaving times and text alone.
+
+    ``DataFrame.round`` warns about datetime columns (pandas 3), and a warning printed in
+    a cell ends up in the published report.
+    """
+    numeric = frame.select_dtypes("number").columns
+    return frame.round({column: decimals for column in numeric})
 
 
 def show_summary(text: str) -> None:

@@ -249,7 +249,8 @@ def describe_stability(stability: dict) -> str:
     """
     hours = stability.get("device_hours") or 0.0
     if not hours:
-        return "No device-hours observed in the window, so no reboot rate can be given."
+        return ("No device-hours with diagnostics in the window, so no reboot rate can be "
+                "given: firmware v1.0.0 reports no reset reason.")
     reboots = stability["unexpected_reboots"]
     noun = "unexpected reboot" if reboots == 1 else "unexpected reboots"
     return (
@@ -259,5 +260,6 @@ def describe_stability(stability: dict) -> str:
         f"Crash-free hours {stability['crash_free_hours_pct']:.1f} %; crash-free devices "
         f"{stability['crash_free_devices_pct']:.1f} % ({stability['crash_free_devices']} of "
         f"{stability['devices']}). Power-on boots, counted apart: "
-        f"{stability['power_on_reboots']}."
+        f"{stability['power_on_reboots']}. Only heartbeats with diagnostics count: "
+        "v1.0.0 reports no reset reason, so its reboots cannot be classified."
     )

@@ -220,6 +220,7 @@ def fleet_stability(
     interval_s: float = 300,
     gap_factor: float = 3,
     confidence: float = 0.95,
+    diagnostics_only: bool = True,
 ) -> pd.DataFrame:
     """Return the headline stability figures of a fleet, whole or per version or week.
 
@@ -233,6 +234,10 @@ def fleet_stability(
         As for `exposure_intervals`.
     confidence : float
         Level of the Poisson interval of the rate.
+    diagnostics_only : bool
+        Count only heartbeats with diagnostics and boots whose cause is known. Firmware
+        v1.0.0 reports no reset reason, so its reboots cannot be told apart: counting its
+        hours would make it look crash-free and dilute the fleet's rate.
 
     Returns
     -------
@@ -251,6 +256,9 @@ def fleet_stability(
     2
     """
     heartbeats, boots = fleet.heartbeats, fleet.boots
+    if diagnostics_only:
+        heartbeats = heartbeats[heartbeats["has_diagnostics"].astype(bool)]
+        boots = boots[boots["cause_class"] != "no_diagnostics"]
     options = {"interval_s": interval_s, "gap_factor": gap_factor}
     hours = device_hours(heartbeats, boots, by=by, **options)
     parts = [

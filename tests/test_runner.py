@@ -198,6 +198,17 @@ def test_overview_stale_devices_equal_sql(full_run, fleet_db):
 
 
 @pytest.mark.slow
+def test_reports_print_nothing_to_stderr(full_run):
+    result, _, _ = full_run
+    # A warning printed by a cell is published in the report's HTML.
+    for report in result.reports:
+        executed = nbformat.read(result.run_dir / f"{report.name}.ipynb", as_version=4)
+        for cell in executed.cells:
+            for output in cell.get("outputs", []):
+                assert output.get("name") != "stderr", (report.name, output.get("text"))
+
+
+@pytest.mark.slow
 def test_overview_stability_equals_data_layer(full_run, fleet_db):
     result, _, _ = full_run
     overview = read_json(result.run_dir / "summary.json")["fleet_overview"]
@@ -206,7 +217,9 @@ def test_overview_stability_equals_data_layer(full_run, fleet_db):
 
     assert overview["stability"] == pytest.approx(stability_headline(fleet), rel=1e-9)
     assert overview["stability"]["unexpected_reboots"] == unexpected
-    assert overview["stability"]["devices"] == overview["devices"]
+    (with_diagnostics,) = sql_one(fleet_db, "SELECT count(DISTINCT device_id) FROM heartbeats "
+                                            "WHERE recent_events IS NOT NULL")
+    assert overview["stability"]["devices"] == with_diagnostics
 
 
 @pytest.mark.slow

@@ -98,3 +98,15 @@ def test_pseudonymize_with_device_filter_rejected(fleet_db, tmp_path, monkeypatc
     with pytest.raises(InvalidInputError, match="--device"):
         run_reports(fleet_db, out_dir=tmp_path / "reports", pseudonymize=True,
                     devices=["dc-0001"])
+
+
+def test_empty_selection_logs_warning(fleet_db, tmp_path, caplog):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    write_notebook(notebooks, "noop", ["print('ok')"])
+
+    result = run_reports(fleet_db, start="2030-01-01", out_dir=tmp_path / "reports",
+                         notebooks_dir=notebooks)
+
+    assert result.succeeded
+    assert "no heartbeats match the selection" in caplog.text

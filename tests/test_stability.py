@@ -339,3 +339,23 @@ def test_stability_matches_plain_sql(heartbeat_db, tmp_path):
     assert by_version["unexpected_reboots"].iloc[0] == reboots
     assert by_version["rate_per_1000h"].iloc[0] == pytest.approx(reboots / hours * 1000,
                                                                  rel=1e-6)
+
+
+def test_versions_without_diagnostics_left_out(heartbeat_db):
+    from analysis import load_fleet
+
+    rows = [
+        {"id": i + 1, "device_id": "dev-A", "received_at": f"2026-05-01 {i:02d}:00:00",
+         "uptime": 3600 * i + 60, "firmware_version": "1.0.0"} for i in range(6)
+    ] + [
+        {"id": 10 + i, "device_id": "dev-B", "received_at": f"2026-05-01 {i:02d}:00:00",
+         "uptime": 3600 * i + 60, "firmware_version": "1.1.0", "reset_reason": 1,
+         "heap_free": 150000} for i in range(6)
+    ]
+    fleet = load_fleet(heartbeat_db(rows), cache=False)
+
+    table = fleet_stability(fleet, by="firmware_version")
+
+    assert table["firmware_version"].tolist() == ["1.1.0"]
+    assert fleet_stability(fleet)["devices"].iloc[0] == 1
+    assert fleet_stability(fleet, diagnostics_only=False)["devices"].iloc[0] == 2

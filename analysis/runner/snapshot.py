@@ -67,6 +67,14 @@ def write_snapshot(path: Path, key: Mapping[str, object]) -> Path | None:
         logger.warning("cannot load the fleet once for all reports: %s", err)
         return None
 
+    if fleet.heartbeats.empty:
+        # The reports still run and say so; this line is what a cron mail shows.
+        logger.warning(
+            "no heartbeats match the selection (window %s to %s, firmware %s, devices %s); "
+            "the reports will be empty. Check --since, --until, --firmware and --device",
+            key["start"] or "start", key["end"] or "end", list(key["firmware"]) or "all",
+            list(key["devices"]) or "all",
+        )
     fleet.heartbeats = fleet.heartbeats.assign(recent_events=None)
     with path.open("wb") as handle:
         pickle.dump({"key": dict(key), "fleet": fleet}, handle, protocol=pickle.HIGHEST_PROTOCOL)
