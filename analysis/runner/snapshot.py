@@ -45,7 +45,7 @@ def write_snapshot(path: Path, key: Mapping[str, object]) -> Path | None:
     """Load the fleet for `key` and pickle it to `path`.
 
     The raw ``recent_events`` text is left out of the pickled heartbeats: the events table
-    holds what it decodes to, and the text stays in the database.
+    contains what it decodes to, and the text stays in the database.
 
     Returns
     -------
@@ -68,7 +68,7 @@ def write_snapshot(path: Path, key: Mapping[str, object]) -> Path | None:
         return None
 
     if fleet.heartbeats.empty:
-        # The reports still run and say so; this line is what a cron mail shows.
+        # The reports still run and state it; this log line is what a cron mail shows.
         logger.warning(
             "no heartbeats match the selection (window %s to %s, firmware %s, devices %s); "
             "the reports will be empty. Check --since, --until, --firmware and --device",
@@ -92,6 +92,7 @@ def read_snapshot(key: Mapping[str, object]):
     with Path(location).open("rb") as handle:
         stored = pickle.load(handle)  # noqa: S301
     if stored.get("key") != dict(key):
-        logger.info("fleet snapshot %s is for another selection; loading", location)
+        logger.info("fleet snapshot %s is for another selection; loading from the database",
+                    location)
         return None
     return stored["fleet"]
