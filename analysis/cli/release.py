@@ -8,7 +8,6 @@ import click
 
 from analysis.cli import CONTEXT_SETTINGS, EXIT_OK, EXIT_REPORT_FAILED, handle_errors
 from analysis.release import choose_versions, database_versions
-from analysis.runner.run import run_reports
 from analysis.runner.source import resolve_database
 from analysis.runner.window import parse_since, parse_time
 
@@ -57,6 +56,9 @@ def command(
     0 when the report was written, 1 when the report failed, 2 for bad input (a version
     that is not in the database, a missing database, a bad date).
     """
+    # Imported here: papermill and nbconvert take seconds to import, and --help needs neither.
+    from analysis.runner.run import run_reports
+
     database = resolve_database(db)
     baseline, candidate = choose_versions(database_versions(database, table=table),
                                           baseline, candidate)

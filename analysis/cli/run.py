@@ -8,7 +8,6 @@ import sys
 import click
 
 from analysis.cli import CONTEXT_SETTINGS, EXIT_OK, EXIT_REPORT_FAILED, handle_errors
-from analysis.runner.run import run_reports
 from analysis.runner.window import parse_since, parse_time
 
 
@@ -131,6 +130,9 @@ def command(
     still written), 2 for bad input (database, table, report name, date), before any
     report runs.
     """
+    # Imported here: papermill and nbconvert take seconds to import, and --help needs neither.
+    from analysis.runner.run import run_reports
+
     # papermill logs four INFO lines per notebook; the runner logs one per report.
     logging.getLogger("papermill").setLevel(max(logging.WARNING, logging.getLogger().level))
 
