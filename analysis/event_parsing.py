@@ -54,6 +54,8 @@ def parse_event_lists(
     texts: np.ndarray | list,
     heartbeat_ids: np.ndarray | list,
     report: DataQualityReport,
+    *,
+    keep_rows: np.ndarray | None = None,
 ) -> ParsedEvents:
     """Parse each heartbeat's ``recent_events`` text.
 
@@ -67,7 +69,11 @@ def parse_event_lists(
     heartbeat_ids : array of int
         Ids used as examples in the data-quality report.
     report : DataQualityReport
-        Receives counts of not-JSON, not-a-list, oversized lists and bad elements.
+        Receives counts of not-JSON, not-a-list, oversized lists and bad elements, per
+        heartbeat of `texts`.
+    keep_rows : ndarray of int, optional
+        Return the events of these rows only, numbered 0, 1, ... in this order; by default
+        every row. Every row is still checked and counted in `report`.
 
     Returns
     -------
@@ -75,7 +81,7 @@ def parse_event_lists(
     """
     ids = np.asarray(heartbeat_ids)
     texts = np.asarray(texts, dtype=object)
-    run_of_row = _runs_of_equal_text(texts)
+    run_of_row = runs_of_equal_text(texts)
     is_run_start = np.r_[True, run_of_row[1:] != run_of_row[:-1]] if len(texts) else []
     distinct = texts[np.flatnonzero(is_run_start)]
 
@@ -83,7 +89,8 @@ def parse_event_lists(
     _report_problems(problems, run_of_row, ids, report)
     # Fingerprints are computed on the distinct lists, before repeats are expanded.
     parsed.keys = fingerprint(parsed.values) if len(parsed.values) else np.zeros(0, np.uint64)
-    return _expand_runs(parsed, run_of_row)
+    kept = run_of_row if keep_rows is None else run_of_row[np.asarray(keep_rows)]
+    return _expand_runs(parsed, kept)
 
 
 def _parse_distinct(texts: np.ndarray) -> tuple[ParsedEvents, dict[str, list[int]]]:
@@ -99,7 +106,7 @@ def _parse_distinct(texts: np.ndarray) -> tuple[ParsedEvents, dict[str, list[int
     return _merge(fast.row, fast.values, collector.result()), collector.problems
 
 
-def _runs_of_equal_text(texts: np.ndarray) -> np.ndarray:
+def runs_of_equal_text(texts: np.ndarray) -> np.ndarray:
     """Number runs of consecutive equal texts: one integer per row, rising from 0."""
     if len(texts) == 0:
         return np.zeros(0, dtype=np.int64)

@@ -21,7 +21,7 @@ from analysis.boots import heartbeat_boot_numbers
 from analysis.errors import DataQualityWarning
 from analysis.event_alignment import align_lists
 from analysis.event_decoding import add_decoded_columns
-from analysis.event_parsing import RING_BUFFER_SIZE, parse_event_lists
+from analysis.event_parsing import RING_BUFFER_SIZE, parse_event_lists, runs_of_equal_text
 from analysis.quality import DataQualityReport
 
 logger = logging.getLogger(__name__)
@@ -78,23 +78,27 @@ def expand_events(
     """
     report = quality if quality is not None else DataQualityReport()
     heartbeats = heartbeats.reset_index(drop=True)
-    parsed = parse_event_lists(
-        heartbeats["recent_events"].to_numpy(dtype=object),
-        heartbeats["heartbeat_id"].to_numpy(),
-        report,
-    )
+    starts_boot = _starts_boot(heartbeats)
+    texts = heartbeats["recent_events"].to_numpy(dtype=object)
+    kept, weight = _representative_rows(heartbeats, texts, starts_boot)
+    parsed = parse_event_lists(texts, heartbeats["heartbeat_id"].to_numpy(), report,
+                               keep_rows=kept)
+    full = heartbeats
+    heartbeats = heartbeats.iloc[kept].reset_index(drop=True)
+
     device_codes, _ = pd.factorize(heartbeats["device_id"])
-    max_overlap = _overlap_limits(heartbeats, parsed.row, parsed.values)
+    max_overlap = _overlap_limits(starts_boot[kept], parsed.row, parsed.values)
     alignment = align_lists(parsed.row, parsed.values, device_codes, parsed.has_list,
                             max_overlap, parsed.has_bad_element, parsed.keys)
     _report_possible_loss(heartbeats, parsed.lengths, alignment, report)
-    _report_uptime_drops_without_boot(heartbeats, parsed, report)
+    _report_uptime_drops_without_boot(full, kept, parsed, report)
 
     event_seconds, boot_offset = _estimate_times(heartbeats, parsed.row, parsed.values)
-    events = _new_events_frame(heartbeats, parsed, alignment, event_seconds, boot_offset)
+    events = _new_events_frame(heartbeats, parsed, alignment, event_seconds, boot_offset,
+                               weight)
     events = _assign_times(events, heartbeats, parsed.row[alignment.is_new], report)
     events = add_decoded_columns(events, report)
-    logger.info("expanded %d distinct events from %d heartbeats", len(events), len(heartbeats))
+    logger.info("expanded %d distinct events from %d heartbeats", len(events), len(full))
 
     if quality is None and report:
         warnings.warn(f"data-quality problems in recent_events: {report!r}",
@@ -102,18 +106,43 @@ def expand_events(
     return events[list(EVENT_COLUMNS)]
 
 
-def _overlap_limits(heartbeats: pd.DataFrame, row: np.ndarray, values: np.ndarray) -> np.ndarray:
+def _starts_boot(heartbeats: pd.DataFrame) -> np.ndarray:
+    """Per heartbeat, True where uptime shows that it starts a new boot."""
+    boot_number = heartbeat_boot_numbers(heartbeats)
+    return np.r_[True, boot_number[1:] != boot_number[:-1]] if len(boot_number) else (
+        np.zeros(0, dtype=bool))
+
+
+def _representative_rows(
+    heartbeats: pd.DataFrame, texts: np.ndarray, starts_boot: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the rows that can show a new event, and how many heartbeats each stands for.
+
+    A heartbeat of the same device and boot that repeats the text before it carries the
+    same list, so it adds no event; it only adds to ``heartbeat_count``. Leaving such rows
+    out before the lists are expanded saves most of the work on a quiet fleet.
+    """
+    if len(heartbeats) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    run = runs_of_equal_text(texts)
+    device = heartbeats["device_id"].to_numpy(dtype=object)
+    new_device = np.r_[True, device[1:] != device[:-1]]
+    new_text = np.r_[True, run[1:] != run[:-1]]
+    kept = np.flatnonzero(new_text | new_device | starts_boot)
+    weight = np.diff(np.r_[kept, len(heartbeats)])
+    return kept, weight
+
+
+def _overlap_limits(starts_boot: np.ndarray, row: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Per heartbeat, how many leading events may repeat the previous list.
 
     When uptime shows that a heartbeat starts a new boot, its boot's EVT_BOOT (the last one
     in its list) and everything after it were logged since the previous heartbeat.
     """
-    n_rows = len(heartbeats)
+    n_rows = len(starts_boot)
     limits = np.full(n_rows, np.iinfo(np.int64).max, dtype=np.int64)
     if n_rows == 0:
         return limits
-    boot_number = heartbeat_boot_numbers(heartbeats)
-    starts_boot = np.r_[True, boot_number[1:] != boot_number[:-1]]
 
     offsets = np.searchsorted(row, np.arange(n_rows), side="left")
     position = np.arange(len(row)) - offsets[row]
@@ -168,14 +197,18 @@ def _estimate_times(
     return run_boot_start[run_of] + up, boot_offset
 
 
-def _new_events_frame(heartbeats, parsed, alignment, event_seconds, boot_offset) -> pd.DataFrame:
+def _new_events_frame(heartbeats, parsed, alignment, event_seconds, boot_offset,
+                      weight) -> pd.DataFrame:
     new = alignment.is_new
     rows = parsed.row[new]
     values = parsed.values[new]
     new_index = np.cumsum(new) - 1
     # Repeats inside a list with a hole have no first appearance to point at.
     counted = new[alignment.root]
-    counts = np.bincount(new_index[alignment.root[counted]], minlength=int(new.sum()))
+    # Each kept row stands for itself and the identical heartbeats after it.
+    counts = np.bincount(new_index[alignment.root[counted]],
+                         weights=weight[parsed.row[counted]], minlength=int(new.sum()))
+    counts = np.rint(counts).astype(np.int64)
 
     events = pd.DataFrame({
         "device_id": heartbeats["device_id"].to_numpy(dtype=object)[rows],
@@ -221,7 +254,9 @@ def _assign_times(
     return events.drop(columns="estimated_seconds")
 
 
-def _report_uptime_drops_without_boot(heartbeats, parsed, report: DataQualityReport) -> None:
+def _report_uptime_drops_without_boot(
+    heartbeats: pd.DataFrame, kept: np.ndarray, parsed, report: DataQualityReport
+) -> None:
     """Count heartbeats whose uptime fell although their own ring buffer shows no new boot.
 
     A reboot logs EVT_BOOT first, and the buffer survives it, so the list sent after a reboot
@@ -229,11 +264,16 @@ def _report_uptime_drops_without_boot(heartbeats, parsed, report: DataQualityRep
     A list without EVT_BOOT, or whose current boot already ran longer than the uptime, shows
     one continuing boot, so the stored uptime is wrong (hand-edited, or two boards sending
     one device id). The boot table still starts a boot at such a drop.
+
+    `parsed` holds the lists of the `kept` rows of `heartbeats` only; every uptime drop
+    starts a boot, so its row is among them.
     """
     device = heartbeats["device_id"]
     uptime = heartbeats["uptime_s"].to_numpy(dtype="float64", na_value=np.nan)
+    kept_index = np.searchsorted(kept, np.arange(len(heartbeats)), side="right") - 1
+    has_list = parsed.has_list[kept_index] if len(kept) else np.zeros(0, dtype=bool)
     dropped = device.eq(device.shift()).to_numpy() & (uptime < np.r_[np.nan, uptime[:-1]])
-    checked = dropped & parsed.has_list & np.r_[False, parsed.has_list[:-1]]
+    checked = dropped & has_list & np.r_[False, has_list[:-1]]
     if not checked.any():
         return
 
@@ -241,14 +281,16 @@ def _report_uptime_drops_without_boot(heartbeats, parsed, report: DataQualityRep
     boots_through = np.cumsum(tag == codes.EVT_BOOT)
     row_end = np.searchsorted(parsed.row, parsed.row, side="right") - 1
     in_current_boot = (boots_through[row_end] - boots_through) == 0
-    has_boot = np.zeros(len(heartbeats), dtype=bool)
+    has_boot = np.zeros(len(kept), dtype=bool)
     has_boot[parsed.row[tag == codes.EVT_BOOT]] = True
-    current_up = np.full(len(heartbeats), -np.inf)
+    current_up = np.full(len(kept), -np.inf)
     np.maximum.at(current_up, parsed.row[in_current_boot],
                   up[in_current_boot].astype(np.float64))
 
-    ran_longer = current_up > uptime + UPTIME_SLACK_S
-    suspect = checked & (~has_boot | ran_longer)
+    rows = np.flatnonzero(checked)
+    sub = kept_index[rows]
+    ran_longer = current_up[sub] > uptime[rows] + UPTIME_SLACK_S
+    suspect = rows[~has_boot[sub] | ran_longer]
     report.add("uptime_backwards_without_boot", heartbeats["heartbeat_id"].to_numpy()[suspect])
 
 

@@ -124,7 +124,11 @@ def load_heartbeats(
 
     logger.info("loaded %d heartbeats from %s table %s", len(rows), label, schema.table)
     raw = _raw_frame(names, rows)
+    # The tuples and the raw columns are copies of the same values; dropping each as soon
+    # as the next form exists keeps the peak memory near one copy.
+    del rows
     heartbeats = _build_frame(raw, report)
+    del raw
     heartbeats = _clip_window(heartbeats, parse_time(start, "start"), parse_time(end, "end"))
     check_heartbeats(heartbeats, report)
 
