@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import sqlite3
 
-import nbformat
 import pytest
 from click.testing import CliRunner
 from conftest import write_heartbeats
-from nbformat.v4 import new_code_cell, new_notebook
+from test_runner import write_notebook
 
 from analysis.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_REPORT_FAILED, main
 
@@ -30,19 +29,7 @@ def invoke(*arguments: str, env: dict | None = None):
 
 
 def write_report(directory, name: str, source: str) -> None:
-    parameters = new_code_cell(
-        'db: str = ""  # database\n'
-        'table: str = "heartbeats"  # table\n'
-        'start: str = ""  # window start\n'
-        'end: str = ""  # window end\n'
-        "firmware: list = []  # firmware versions\n"
-        "devices: list = []  # device ids\n"
-        'summary_path: str = ""  # summary file',
-        metadata={"tags": ["parameters"]},
-    )
-    notebook = new_notebook(cells=[parameters, new_code_cell(source)])
-    notebook.metadata = {"doorcounter": {"title": name, "order": 1, "default": True}}
-    nbformat.write(notebook, directory / f"{name}.ipynb")
+    write_notebook(directory, name, [source])
 
 
 @pytest.fixture

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 from pathlib import Path
 
-import nbformat
 import pandas as pd
 import pytest
 from conftest import write_heartbeats
+from report_runs import run_single_report, shown_text
 
 from analysis import load_fleet
 from analysis.disconnect_report import build_report, headline_figures
 from analysis.notebook import to_json_value
-from analysis.runner.run import run_reports
 
 REPORT = "disconnect_codes"
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -45,21 +43,9 @@ def relabelling_rows() -> list[dict]:
 
 
 def run_report(db: Path, out_dir: Path):
-    """Run the report and return its outcome, summary figures, page and text.
-
-    The text is what a reader sees: the markdown cells and every markdown or HTML output.
-    """
-    result = run_reports(db, reports=[REPORT], notebooks_dir=NOTEBOOKS_DIR, out_dir=out_dir)
-    (report,) = result.reports
-    summary = json.loads((result.run_dir / "summary.json").read_text(encoding="utf-8"))
-    page = (result.run_dir / f"{REPORT}.html").read_text(encoding="utf-8")
-    executed = nbformat.read(result.run_dir / f"{REPORT}.ipynb", as_version=4)
-    text = [cell.source for cell in executed.cells if cell.cell_type == "markdown"]
-    for cell in executed.cells:
-        for output in cell.get("outputs", []):
-            data = output.get("data", {})
-            text += [data.get("text/markdown", ""), data.get("text/html", "")]
-    return report, summary.get(REPORT), page, "\n".join(text)
+    """Run the report; return its outcome, summary figures, page and shown text."""
+    run = run_single_report(db, REPORT, out_dir)
+    return run.report, run.summary, run.page, shown_text(run.notebook)
 
 
 @pytest.fixture(scope="module")

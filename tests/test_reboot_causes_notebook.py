@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
-import nbformat
 import pytest
 from matplotlib.figure import Figure
+from report_runs import run_single_report, shown_text
 
 from analysis import load_fleet
 from analysis.boot_episodes import detect_boot_loops, detect_power_problems, silent_devices
@@ -23,7 +22,6 @@ from analysis.reboot_report import (
     plot_survival,
     reboot_headline,
 )
-from analysis.runner.run import run_reports
 from analysis.stability import fleet_stability
 
 REPORT = "reboot_causes"
@@ -130,19 +128,9 @@ def test_plots_of_nothing_are_none(brownout_fleet):
 
 
 def run_report(db: Path, out_dir: Path, **options):
-    """Run the report; return its outcome, its summary figures, its page and its text."""
-    result = run_reports(db, reports=[REPORT], notebooks_dir=NOTEBOOKS_DIR, out_dir=out_dir,
-                         **options)
-    (report,) = result.reports
-    summary = json.loads((result.run_dir / "summary.json").read_text(encoding="utf-8"))
-    page = (result.run_dir / f"{REPORT}.html").read_text(encoding="utf-8")
-    executed = nbformat.read(result.run_dir / f"{REPORT}.ipynb", as_version=4)
-    text = []
-    for cell in executed.cells:
-        for output in cell.get("outputs", []):
-            data = output.get("data", {})
-            text += [data.get("text/markdown", ""), data.get("text/html", "")]
-    return report, summary.get(REPORT), page, "\n".join(text)
+    """Run the report; return its outcome, its summary figures, its page and its outputs."""
+    run = run_single_report(db, REPORT, out_dir, **options)
+    return run.report, run.summary, run.page, shown_text(run.notebook, markdown_cells=False)
 
 
 @pytest.fixture(scope="module")
