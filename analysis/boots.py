@@ -54,7 +54,7 @@ def derive_boots(
         Columns `BOOT_COLUMNS`, sorted by device and boot time. ``is_reboot`` is False for
         each device's first observed boot; ``cause`` and ``cause_class`` follow the reboot
         cause rule (firmware reboot reason first, then a firmware change, then the reset
-        reason); ``source`` tells whether heartbeats, an EVT_BOOT event or both showed it.
+        reason); ``source`` is "heartbeat", "event" or "heartbeat+event": what showed the boot.
 
     Examples
     --------
@@ -212,7 +212,7 @@ def _reconcile_event_boots(
     An EVT_BOOT that starts when a heartbeat boot starts is that boot's own event, seen
     late because the boot's first list was unreadable: its reasons go to the heartbeat
     boot. One that falls inside a boot the heartbeats watched continuously cannot be a boot
-    (uptime kept growing), so it is a repeat that the list alignment missed; it is counted
+    (uptime kept growing), so it is a repeat that the list alignment missed. It is counted
     and dropped.
     """
     if only_events.empty or boots.empty:

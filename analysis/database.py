@@ -78,7 +78,7 @@ DIAGNOSTIC_COLUMNS = (
 
 @dataclass(frozen=True)
 class HeartbeatSchema:
-    """Where each logical heartbeat column lives in the stored table.
+    """Mapping of each logical heartbeat column to its column in the stored table.
 
     A value of None means the table has no such column; ``heartbeat_id`` falls back to the
     SQLite ``rowid``.
@@ -411,7 +411,7 @@ def decode_text_leniently(raw: bytes) -> str:
 
     SQLite does not check that TEXT is valid UTF-8, and the sqlite3 module's default
     decoder fails the whole read on one hand-edited value. Set this as a connection's
-    ``text_factory`` to read such a table; it is slower than the default, so readers use
+    ``text_factory`` to read such a table. It is slower than the default, so readers use
     it only after the default failed.
     """
     return raw.decode("utf-8", errors="replace")

@@ -127,7 +127,7 @@ def _mark_known_in_neighbours(
     """Mark events of a list with a hole as repeats where a clean neighbour carries them.
 
     Each event of the nearest clean list before and after (same device) can account for one
-    equal event of the dirty list; the rest were seen only here and stay new.
+    equal event of the dirty list. The rest were seen only here, so they stay new.
     """
     known: dict[int, int] = {}
     for neighbour in _clean_neighbours(dirty_row, device_codes, clean_rows):
@@ -205,7 +205,7 @@ def _first_appearances(
     row_overlap = overlap[row]
     is_new = position >= row_overlap
 
-    # A repeated event points at the same event in the previous list; pointer jumping
+    # A repeated event points at the same event in the previous list. Pointer jumping
     # follows the chains to the first appearance in O(log chain length) passes.
     parent = np.arange(len(row))
     repeated = ~is_new

@@ -1,7 +1,7 @@
 """Parse the ``recent_events`` JSON of many heartbeats into flat integer arrays.
 
 Malformed content never aborts: a heartbeat whose text is not JSON or not a list
-contributes no events, an element that is not an object, lacks a key or holds a
+contributes no events, an element that is not an object, lacks a key or contains a
 non-integer is skipped, and each problem is counted by kind with example heartbeat ids.
 An element is used only when all five fields ``t, d0, d1, ts, up`` are integers, because a
 partial event cannot be told apart from a different event when lists are aligned.
@@ -28,9 +28,9 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 class ParsedEvents:
     """Events of many heartbeats as flat arrays, in list order within each heartbeat.
 
-    ``row`` is the position of the carrying heartbeat in the input; ``values`` has one
-    column per field of `EVENT_FIELDS`; ``has_list[i]`` is True when heartbeat i held a
-    parseable JSON list (possibly empty); ``has_bad_element[i]`` is True when some element
+    ``row`` is the position of the carrying heartbeat in the input, and ``values`` has one
+    column per field of `EVENT_FIELDS`. ``has_list[i]`` is True when heartbeat i carried a
+    parseable JSON list (possibly empty). ``has_bad_element[i]`` is True when some element
     of that list was skipped.
     """
 
@@ -89,8 +89,8 @@ def parse_event_lists(
     _report_problems(problems, run_of_row, ids, report)
     # Fingerprints are computed on the distinct lists, before repeats are expanded.
     parsed.keys = fingerprint(parsed.values) if len(parsed.values) else np.zeros(0, np.uint64)
-    kept = run_of_row if keep_rows is None else run_of_row[np.asarray(keep_rows)]
-    return _expand_runs(parsed, kept)
+    selected = run_of_row if keep_rows is None else run_of_row[np.asarray(keep_rows)]
+    return _expand_runs(parsed, selected)
 
 
 def _parse_distinct(texts: np.ndarray) -> tuple[ParsedEvents, dict[str, list[int]]]:

@@ -64,9 +64,9 @@ def expand_events(
     -------
     DataFrame
         Columns `EVENT_COLUMNS`, in device order and then in the order the firmware logged
-        them. ``sequence`` numbers a device's events from 0; ``heartbeat_count`` is how many
-        consecutive heartbeats carried the event; ``boot_offset`` is 0 for an event of the
-        boot that sent ``first_heartbeat_id`` and n for one of the n-th boot before it.
+        them. ``sequence`` numbers a device's events from 0. ``heartbeat_count`` is how many
+        consecutive heartbeats carried the event. ``boot_offset`` is 0 for an event of the
+        boot that sent ``first_heartbeat_id``, and n for one of the n-th boot before it.
 
     Examples
     --------
@@ -80,18 +80,18 @@ def expand_events(
     heartbeats = heartbeats.reset_index(drop=True)
     starts_boot = _starts_boot(heartbeats)
     texts = heartbeats["recent_events"].to_numpy(dtype=object)
-    kept, weight = _representative_rows(heartbeats, texts, starts_boot)
+    representatives, weight = _representative_rows(heartbeats, texts, starts_boot)
     parsed = parse_event_lists(texts, heartbeats["heartbeat_id"].to_numpy(), report,
-                               keep_rows=kept)
+                               keep_rows=representatives)
     full = heartbeats
-    heartbeats = heartbeats.iloc[kept].reset_index(drop=True)
+    heartbeats = heartbeats.iloc[representatives].reset_index(drop=True)
 
     device_codes, _ = pd.factorize(heartbeats["device_id"])
-    max_overlap = _overlap_limits(starts_boot[kept], parsed.row, parsed.values)
+    max_overlap = _overlap_limits(starts_boot[representatives], parsed.row, parsed.values)
     alignment = align_lists(parsed.row, parsed.values, device_codes, parsed.has_list,
                             max_overlap, parsed.has_bad_element, parsed.keys)
     _report_possible_loss(heartbeats, parsed.lengths, alignment, report)
-    _report_uptime_drops_without_boot(full, kept, parsed, report)
+    _report_uptime_drops_without_boot(full, representatives, parsed, report)
 
     event_seconds, boot_offset = _estimate_times(heartbeats, parsed.row, parsed.values)
     events = _new_events_frame(heartbeats, parsed, alignment, event_seconds, boot_offset,
@@ -119,7 +119,7 @@ def _representative_rows(
     """Return the rows that can show a new event, and how many heartbeats each stands for.
 
     A heartbeat of the same device and boot that repeats the text before it carries the
-    same list, so it adds no event; it only adds to ``heartbeat_count``. Leaving such rows
+    same list, so it adds no event and only adds to ``heartbeat_count``. Leaving such rows
     out before the lists are expanded saves most of the work on a quiet fleet.
     """
     if len(heartbeats) == 0:
@@ -128,9 +128,9 @@ def _representative_rows(
     device = heartbeats["device_id"].to_numpy(dtype=object)
     new_device = np.r_[True, device[1:] != device[:-1]]
     new_text = np.r_[True, run[1:] != run[:-1]]
-    kept = np.flatnonzero(new_text | new_device | starts_boot)
-    weight = np.diff(np.r_[kept, len(heartbeats)])
-    return kept, weight
+    representatives = np.flatnonzero(new_text | new_device | starts_boot)
+    weight = np.diff(np.r_[representatives, len(heartbeats)])
+    return representatives, weight
 
 
 def _overlap_limits(starts_boot: np.ndarray, row: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -205,7 +205,7 @@ def _new_events_frame(heartbeats, parsed, alignment, event_seconds, boot_offset,
     new_index = np.cumsum(new) - 1
     # Repeats inside a list with a hole have no first appearance to point at.
     counted = new[alignment.root]
-    # Each kept row stands for itself and the identical heartbeats after it.
+    # Each representative row stands for itself and the identical heartbeats after it.
     counts = np.bincount(new_index[alignment.root[counted]],
                          weights=weight[parsed.row[counted]], minlength=int(new.sum()))
     counts = np.rint(counts).astype(np.int64)
@@ -255,7 +255,7 @@ def _assign_times(
 
 
 def _report_uptime_drops_without_boot(
-    heartbeats: pd.DataFrame, kept: np.ndarray, parsed, report: DataQualityReport
+    heartbeats: pd.DataFrame, representatives: np.ndarray, parsed, report: DataQualityReport
 ) -> None:
     """Count heartbeats whose uptime fell although their own ring buffer shows no new boot.
 
@@ -265,13 +265,13 @@ def _report_uptime_drops_without_boot(
     one continuing boot, so the stored uptime is wrong (hand-edited, or two boards sending
     one device id). The boot table still starts a boot at such a drop.
 
-    `parsed` holds the lists of the `kept` rows of `heartbeats` only; every uptime drop
-    starts a boot, so its row is among them.
+    `parsed` contains the lists of the `representatives` rows of `heartbeats`. Every
+    uptime drop starts a boot, so its row is among them.
     """
     device = heartbeats["device_id"]
     uptime = heartbeats["uptime_s"].to_numpy(dtype="float64", na_value=np.nan)
-    kept_index = np.searchsorted(kept, np.arange(len(heartbeats)), side="right") - 1
-    has_list = parsed.has_list[kept_index] if len(kept) else np.zeros(0, dtype=bool)
+    kept_index = np.searchsorted(representatives, np.arange(len(heartbeats)), side="right") - 1
+    has_list = parsed.has_list[kept_index] if len(representatives) else np.zeros(0, dtype=bool)
     dropped = device.eq(device.shift()).to_numpy() & (uptime < np.r_[np.nan, uptime[:-1]])
     checked = dropped & has_list & np.r_[False, has_list[:-1]]
     if not checked.any():
@@ -281,9 +281,9 @@ def _report_uptime_drops_without_boot(
     boots_through = np.cumsum(tag == codes.EVT_BOOT)
     row_end = np.searchsorted(parsed.row, parsed.row, side="right") - 1
     in_current_boot = (boots_through[row_end] - boots_through) == 0
-    has_boot = np.zeros(len(kept), dtype=bool)
+    has_boot = np.zeros(len(representatives), dtype=bool)
     has_boot[parsed.row[tag == codes.EVT_BOOT]] = True
-    current_up = np.full(len(kept), -np.inf)
+    current_up = np.full(len(representatives), -np.inf)
     np.maximum.at(current_up, parsed.row[in_current_boot],
                   up[in_current_boot].astype(np.float64))
 
@@ -296,7 +296,7 @@ def _report_uptime_drops_without_boot(
 
 def _report_possible_loss(heartbeats, lengths, alignment, report: DataQualityReport) -> None:
     # With no overlap and a full buffer, events logged between the two heartbeats may have
-    # been pushed out before either was sent; they cannot be recovered.
+    # been pushed out before either was sent, and they cannot be recovered.
     previous = alignment.previous
     has_previous = previous >= 0
     prev_len = np.where(has_previous, lengths[np.maximum(previous, 0)], 0)

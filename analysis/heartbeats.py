@@ -124,8 +124,8 @@ def load_heartbeats(
 
     logger.info("loaded %d heartbeats from %s table %s", len(rows), label, schema.table)
     raw = _raw_frame(names, rows)
-    # The tuples and the raw columns are copies of the same values; dropping each as soon
-    # as the next form exists keeps the peak memory near one copy.
+    # The tuples and the raw columns refer to the same values, so dropping each as soon as
+    # the next form exists keeps the peak memory near one copy.
     del rows
     heartbeats = _build_frame(raw, report)
     del raw
@@ -271,10 +271,10 @@ def _integer_columns(stored: dict, col, logical: str) -> list[sa.ColumnElement]:
 
 
 def _integer_type_mask(stored: dict, col) -> sa.ColumnElement:
-    """One integer per row whose bit i is set where INTEGER_COLUMNS[i] holds a non-integer.
+    """Build one integer per row, with bit i set where INTEGER_COLUMNS[i] is not an integer.
 
-    One mask column costs far less to fetch than a checked copy of every integer column;
-    the few flagged cells are sorted out in Python by `_split_integer_cells`.
+    One mask column costs far less to fetch than a checked copy of every integer column.
+    The few flagged cells are sorted out in Python by `_split_integer_cells`.
     """
     flags = [
         sa.case((sa.func.typeof(col(logical)).in_(["integer", "null"]), 0), else_=1 << bit)
@@ -289,7 +289,7 @@ def _integer_type_mask(stored: dict, col) -> sa.ColumnElement:
 def _split_integer_cells(raw: pd.DataFrame) -> None:
     """Replace flagged cells by a whole number or missing, keeping the text of bad ones.
 
-    A whole real such as 150000.0 is taken as the integer; any other value (text, a
+    A whole real such as 150000.0 is taken as the integer. Any other value (text, a
     fraction, a blob) becomes missing, and its text goes to ``<column>__raw`` for the
     data-quality report.
     """

@@ -152,7 +152,7 @@ def open_report_fleet(
 
 
 def _pseudonymize_if_requested(fleet):
-    # The runner sets this for --pseudonymize; the key comes from the environment or a key
+    # The runner sets this for --pseudonymize. The key comes from the environment or a key
     # file named there, never from the notebook's parameters, so it is not in any output.
     if os.environ.get(PSEUDONYMIZE_ENVIRONMENT_VARIABLE, "") != "1":
         return fleet

@@ -236,7 +236,7 @@ def fleet_stability(
         Level of the Poisson interval of the rate.
     diagnostics_only : bool
         Count only heartbeats with diagnostics and boots whose cause is known. Firmware
-        v1.0.0 reports no reset reason, so its reboots cannot be told apart: counting its
+        v1.0.0 reports no reset reason, so its reboots cannot be classified. Counting its
         hours would make it look crash-free and dilute the fleet's rate.
 
     Returns

@@ -101,7 +101,7 @@ def test_camera_loop_between_heartbeats_counts_every_boot_once(heartbeat_db):
     assert (fleet.events["tag"] == 1).sum() == 4
 
 
-def test_reboot_reason_from_previous_boot_wins_over_reset_reason(heartbeat_db):
+def test_reboot_reason_wins_over_reset(heartbeat_db):
     first = [event(1, 1), event(6, 3, up=900), event(8, 1, up=901)]
     rows = [
         row(1, 0, 800, events=[event(1, 1)]),

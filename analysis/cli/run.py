@@ -97,7 +97,7 @@ from analysis.runner.window import parse_since, parse_time
     "--pseudonym-key-file",
     metavar="FILE",
     type=click.Path(dir_okay=False, path_type=str),
-    help="File that holds the pseudonym key, for --pseudonymize.",
+    help="File that contains the pseudonym key, for --pseudonymize.",
 )
 @click.option(
     "--quiet",

@@ -139,7 +139,7 @@ def run_reports(
         Replace device ids in every report with keyed pseudonyms. The key comes from
         `pseudonym_key_file` or ``DOORCOUNTER_PSEUDONYM_KEY`` and is never written out.
     pseudonym_key_file : str or Path, optional
-        File that holds the pseudonym key.
+        File that contains the pseudonym key.
     share_fleet : bool
         Load the fleet once and hand it to every report kernel, instead of one load per
         report. Costs the pickled fleet's size on disk in a temporary directory.
