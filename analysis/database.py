@@ -163,7 +163,7 @@ def open_database(db: str | Path) -> Engine:
         )
     _check_sqlite_header(path, label)
 
-    uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
+    uri = read_only_uri(path)
 
     def connect() -> sqlite3.Connection:
         # timeout=0 turns off SQLite's own busy wait, so that retry_while_locked decides
@@ -172,6 +172,11 @@ def open_database(db: str | Path) -> Engine:
 
     logger.debug("opening %s read-only", path)
     return sa.create_engine("sqlite://", creator=connect, poolclass=sa.pool.NullPool)
+
+
+def read_only_uri(path: Path) -> str:
+    """Return the SQLite URI that opens `path` read-only (``mode=ro``)."""
+    return f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
 
 
 def discover_schema(
