@@ -30,7 +30,7 @@ from analysis.heartbeat_query import (
     heartbeat_query,
     raw_values_query,
 )
-from analysis.heartbeat_read_adbc import read_with_adbc
+from analysis.heartbeat_read_adbc import encode_text, read_with_adbc
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +53,9 @@ IDS_PER_QUERY = 900
 class StoredHeartbeats:
     """The heartbeat rows as read, and the stored text of some of their unreadable cells.
 
-    ``rows`` has `ROWS_SCHEMA`: ``received_jd`` is missing where the time could not be
-    read, and an integer column holds `NOT_AN_INTEGER` where the cell held something else.
+    ``rows`` has the fields of `ROWS_SCHEMA`, its text dictionary-encoded with one
+    dictionary per column. ``received_jd`` is missing where the time could not be read, and
+    an integer column holds `NOT_AN_INTEGER` where the cell held something else.
     ``raw`` has `RAW_SCHEMA`: for up to `RAW_EXAMPLE_ROWS` such cells per column, the
     stored text, taken from the same snapshot.
     """
@@ -157,7 +158,7 @@ def _read_snapshot(dbapi: sqlite3.Connection, main: tuple[str, tuple], raw_queri
         dbapi.rollback()
     dbapi.execute("BEGIN")
     try:
-        rows = _rows_to_table(_fetch_all(dbapi, main), ROWS_SCHEMA)
+        rows = encode_text(_rows_to_table(_fetch_all(dbapi, main), ROWS_SCHEMA))
         raw = [_rows_to_table(_fetch_all(dbapi, query), RAW_SCHEMA)
                for query in raw_queries(rows)]
     finally:

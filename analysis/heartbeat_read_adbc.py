@@ -79,7 +79,7 @@ def read_with_adbc(
     except (adbc_sqlite.Error, pa.ArrowException, OSError, ValueError) as err:
         logger.info("fast reader failed (%s); reading with the sqlite3 module", err)
         return None
-    rows = pa.concat_tables([part[0] for part in parts])
+    rows = pa.concat_tables([part[0] for part in parts]).unify_dictionaries()
     raw = pa.concat_tables([part[1] for part in parts])
     return rows, raw
 
@@ -108,7 +108,20 @@ def _read_part(path: Path, main: Query, raw_queries, schemas) -> tuple[pa.Table,
         cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(BATCH_ROWS)})
         rows = _fetch(cursor, main, rows_schema)
         raw = [_fetch(cursor, query, raw_schema) for query in raw_queries(rows)]
-    return rows, pa.concat_tables(raw) if raw else raw_schema.empty_table()
+    return encode_text(rows), pa.concat_tables(raw) if raw else raw_schema.empty_table()
+
+
+def encode_text(table: pa.Table) -> pa.Table:
+    """Dictionary-encode the text columns of `table`.
+
+    The ring buffer repeats between heartbeats, so a million ``recent_events`` texts hold a
+    few thousand distinct ones. Encoding keeps one copy of each, and it runs here, in each
+    part's thread, so that the parts share the work.
+    """
+    for index, field in enumerate(table.schema):
+        if field.type == pa.string():
+            table = table.set_column(index, field.name, table.column(index).dictionary_encode())
+    return table
 
 
 def _fetch(cursor, query: Query, schema: pa.Schema) -> pa.Table:

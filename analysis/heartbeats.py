@@ -206,12 +206,13 @@ def _encoded(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     Encoding first turns each distinct text into one Python object shared by its rows, so
     a million ring buffers that repeat each other cost a few thousand strings.
     """
-    encoded = column.dictionary_encode()
+    is_encoded = pa.types.is_dictionary(column.type)
+    encoded = column if is_encoded else column.dictionary_encode()
     if encoded.num_chunks == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
     codes = np.concatenate([chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False)
                             for chunk in encoded.chunks]).astype(np.int64)
-    # A chunked array's chunks share one dictionary after encoding.
+    # The chunks share one dictionary: the readers unify the dictionaries of their parts.
     values = encoded.chunk(0).dictionary.to_numpy(zero_copy_only=False).astype(object)
     return codes, values
 
