@@ -17,6 +17,7 @@ import pandas as pd
 
 from analysis import codes
 from analysis.quality import DataQualityReport
+from analysis.row_runs import first_valid_rows, last_valid_rows, value_changes, values_at
 
 # Seconds of jitter allowed between the server's receive time and the device's uptime.
 CLOCK_SLACK_S = 2
@@ -66,8 +67,9 @@ def derive_boots(
     """
     report = quality if quality is not None else DataQualityReport()
     heartbeats = heartbeats.reset_index(drop=True)
-    boot_of_heartbeat = heartbeat_boot_numbers(heartbeats)
-    from_heartbeats = _boots_from_heartbeats(heartbeats, boot_of_heartbeat)
+    boot_starts = heartbeat_boot_starts(heartbeats)
+    boot_of_heartbeat = np.cumsum(boot_starts) - 1
+    from_heartbeats = _boots_from_heartbeats(heartbeats, np.flatnonzero(boot_starts))
 
     boot_events = _boot_events_with_reboot_reason(events)
     boots = _join_boot_events(from_heartbeats, boot_events, heartbeats, boot_of_heartbeat,
@@ -93,37 +95,74 @@ def heartbeat_boot_numbers(heartbeats: pd.DataFrame) -> np.ndarray:
     than the previous heartbeat's, or when its uptime plus `CLOCK_SLACK_S` is lower than
     the time since the previous heartbeat. A missing uptime never starts a boot.
     """
-    device = heartbeats["device_id"]
-    first = ~device.eq(device.shift())
-    uptime = heartbeats["uptime_s"].astype("float64")
-    previous_uptime = uptime.shift()
-    elapsed = heartbeats["received_at"].diff().dt.total_seconds()
-
-    dropped = (uptime < previous_uptime).fillna(False)
-    too_young = (uptime + CLOCK_SLACK_S < elapsed).fillna(False)
-    starts = first | dropped | too_young
-    return np.cumsum(starts.to_numpy()) - 1
+    return np.cumsum(heartbeat_boot_starts(heartbeats)) - 1
 
 
-def _boots_from_heartbeats(heartbeats: pd.DataFrame, boot_number: np.ndarray) -> pd.DataFrame:
-    uptime = pd.to_timedelta(heartbeats["uptime_s"].astype("float64").fillna(0), unit="s")
-    frame = heartbeats.assign(boot_number=boot_number,
-                              boot_start=heartbeats["received_at"] - uptime)
-    grouped = frame.groupby("boot_number", sort=True)
+def heartbeat_boot_starts(
+    heartbeats: pd.DataFrame, *, device_changes: np.ndarray | None = None
+) -> np.ndarray:
+    """Mark the heartbeats that start a boot, by the rule of `heartbeat_boot_numbers`.
+
+    `device_changes`, from `analysis.row_runs.value_changes` on ``device_id``, saves
+    comparing the ids again. Returns a boolean array with one value per heartbeat.
+    """
+    if device_changes is None:
+        device_changes = value_changes(heartbeats["device_id"])
+    starts = device_changes.copy()
+    if len(starts) < 2:
+        return starts
+
+    # Comparisons with a missing uptime or time are False, so they never start a boot.
+    uptime = heartbeats["uptime_s"].astype("float64").to_numpy()
+    received = heartbeats["received_at"].to_numpy(dtype="datetime64[ns]")
+    elapsed = pd.TimedeltaIndex(np.diff(received)).total_seconds().to_numpy()
+    starts[1:] |= uptime[1:] < uptime[:-1]
+    starts[1:] |= uptime[1:] + CLOCK_SLACK_S < elapsed
+    return starts
+
+
+def _boots_from_heartbeats(heartbeats: pd.DataFrame, starts: np.ndarray) -> pd.DataFrame:
+    """Summarise each run of heartbeats that starts at a row of `starts` as one boot.
+
+    Each value is the one ``groupby(boot).first()``, ``last()`` or ``max()`` would give:
+    first and last skip missing values.
+    """
+    index = pd.RangeIndex(len(starts), name="boot_number")
+    received = heartbeats["received_at"]
+    first_time = first_valid_rows(received, starts)
+    uptime = heartbeats["uptime_s"].astype("float64").fillna(0).to_numpy()
+    boot_start = values_at(received, first_time, index) - pd.to_timedelta(
+        uptime[np.maximum(first_time, 0)], unit="s")
+
+    def first(column: str) -> pd.Series:
+        values = heartbeats[column]
+        return values_at(values, first_valid_rows(values, starts), index)
+
+    def last(column: str) -> pd.Series:
+        values = heartbeats[column]
+        return values_at(values, last_valid_rows(values, starts), index)
+
     boots = pd.DataFrame({
-        "device_id": grouped["device_id"].first(),
-        "boot_time": grouped["boot_start"].first(),
-        "firmware_version": grouped["firmware_version"].first(),
-        "reset_reason": grouped["reset_reason"].first(),
-        "last_seen": grouped["received_at"].last(),
-        "duration_s": grouped["uptime_s"].max().astype("float64"),
-        "heartbeats": grouped.size().astype(np.int64),
-        "first_heartbeat_id": grouped["heartbeat_id"].first(),
-        "last_heap_min_free": grouped["heap_min_free"].last(),
-    })
+        "device_id": first("device_id"),
+        "boot_time": boot_start,
+        "firmware_version": first("firmware_version"),
+        "reset_reason": first("reset_reason"),
+        "last_seen": values_at(received, last_valid_rows(received, starts), index),
+        "duration_s": _run_max(heartbeats["uptime_s"].astype("float64").to_numpy(), starts),
+        "heartbeats": np.diff(np.r_[starts, len(heartbeats)]).astype(np.int64),
+        "first_heartbeat_id": first("heartbeat_id"),
+        "last_heap_min_free": last("heap_min_free"),
+    }, index=index)
     boots["reboot_reason"] = pd.array([pd.NA] * len(boots), dtype="Int64")
     boots["source"] = "heartbeat"
     return boots
+
+
+def _run_max(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Return the largest non-NaN value of each run, NaN for a run of NaN only."""
+    if len(starts) == 0:
+        return np.zeros(0, dtype=np.float64)
+    return np.fmax.reduceat(values, starts)
 
 
 def _boot_events_with_reboot_reason(events: pd.DataFrame) -> pd.DataFrame:
@@ -155,11 +194,11 @@ def _join_boot_events(
     events: pd.DataFrame,
     report: DataQualityReport,
 ) -> pd.DataFrame:
-    boot_by_heartbeat = pd.Series(boot_number, index=heartbeats["heartbeat_id"].to_numpy())
     in_current_boot = boot_events["boot_offset"] == 0
+    # One look-up for all boot events: it costs a pass over every heartbeat id.
+    rows = _heartbeat_rows(heartbeats["heartbeat_id"], boot_events["first_heartbeat_id"])
     attached = boot_events[in_current_boot].copy()
-    attached["boot_number"] = boot_by_heartbeat.reindex(
-        attached["first_heartbeat_id"].to_numpy()).to_numpy()
+    attached["boot_number"] = _boot_numbers_at(boot_number, rows[in_current_boot.to_numpy()])
     repeated = attached["boot_number"].duplicated(keep="first")
     report.add("boot_event_repeated", attached.loc[repeated, "first_heartbeat_id"])
     attached = attached[~repeated].set_index("boot_number")
@@ -173,24 +212,58 @@ def _join_boot_events(
     )
     boots.loc[matched, "source"] = "heartbeat+event"
 
-    only_events = _event_only_boots(boot_events[~in_current_boot], events, heartbeats)
+    earlier = ~in_current_boot.to_numpy()
+    only_events = _event_only_boots(boot_events[earlier], events, heartbeats, rows[earlier])
     boots, only_events = _reconcile_event_boots(only_events, boots, report)
     return pd.concat([boots, only_events], ignore_index=True)
 
 
+def _heartbeat_rows(heartbeat_ids: pd.Series, targets: pd.Series) -> np.ndarray:
+    """Return, per id in `targets`, the first row of `heartbeat_ids` with that id, or -1.
+
+    Only the distinct targets are hashed, far fewer than an index over every heartbeat id.
+    """
+    distinct = pd.Index(pd.unique(targets.dropna()))
+    if len(distinct) == 0:
+        return np.full(len(targets), -1, dtype=np.int64)
+    rows = np.flatnonzero(heartbeat_ids.isin(distinct).to_numpy())
+    slot = distinct.get_indexer(heartbeat_ids.iloc[rows])
+    row_of_slot = np.full(len(distinct), -1, dtype=np.int64)
+    # return_index gives each slot's first occurrence, so a repeated id maps to its first row.
+    found_slots, first_match = np.unique(slot, return_index=True)
+    row_of_slot[found_slots] = rows[first_match]
+    target_slot = distinct.get_indexer(targets)
+    return np.where(target_slot >= 0, row_of_slot[target_slot], -1)
+
+
+def _boot_numbers_at(boot_number: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Return the boot number of each row, NaN where a row is -1 (an id not found)."""
+    found = rows >= 0
+    if found.all():
+        return boot_number[rows]
+    numbers = np.full(len(rows), np.nan)
+    numbers[found] = boot_number[rows[found]]
+    return numbers
+
+
 def _event_only_boots(
-    boot_events: pd.DataFrame, events: pd.DataFrame, heartbeats: pd.DataFrame
+    boot_events: pd.DataFrame, events: pd.DataFrame, heartbeats: pd.DataFrame,
+    rows: np.ndarray,
 ) -> pd.DataFrame:
-    """Boots seen only as EVT_BOOT events of earlier boots in a heartbeat's list."""
+    """Boots seen only as EVT_BOOT events of earlier boots in a heartbeat's list.
+
+    `rows` gives, per boot event, the heartbeat row that first carried it, or -1.
+    """
     key = ["device_id", "first_heartbeat_id", "boot_offset"]
     longest_up = events.groupby(key, sort=False)["up"].max()
     duration = longest_up.reindex(pd.MultiIndex.from_frame(boot_events[key])).to_numpy()
-    version = heartbeats.set_index("heartbeat_id")["firmware_version"]
+    version = np.full(len(rows), np.nan, dtype=object)
+    version[rows >= 0] = heartbeats["firmware_version"].iloc[rows[rows >= 0]].to_numpy()
 
     boots = pd.DataFrame({
         "device_id": boot_events["device_id"].to_numpy(),
         "boot_time": boot_events["event_time"].to_numpy(),
-        "firmware_version": version.reindex(boot_events["first_heartbeat_id"]).to_numpy(),
+        "firmware_version": version,
         "reset_reason": pd.array(boot_events["d0"].to_numpy(), dtype="Int64"),
         "reboot_reason": pd.array(boot_events["reboot_reason"].to_numpy(), dtype="Int64"),
         "duration_s": pd.array(duration, dtype="Float64").astype("float64"),
