@@ -21,6 +21,9 @@ FIELDS = ("t", "d0", "d1", "ts", "up")
 # Blocks this small go to the row-by-row parser instead of being split further.
 MIN_BLOCK_ROWS = 256
 BLOCK_ROWS = 65536
+# Arrow parses blocks of this many bytes in parallel, so the few MB of distinct lists of a
+# large fleet still make several blocks. A longer line is still read whole.
+BLOCK_BYTES = 1 << 20
 
 _SCHEMA = pa.schema([
     pa.field("e", pa.list_(pa.struct([pa.field(name, pa.int64()) for name in FIELDS]))),
@@ -60,7 +63,7 @@ def _parse_block(texts, rows: np.ndarray, pieces: list, rejected: list) -> None:
     try:
         table = pa_json.read_json(
             io.BytesIO(payload.encode("utf-8", errors="surrogatepass")),
-            read_options=pa_json.ReadOptions(block_size=1 << 24),
+            read_options=pa_json.ReadOptions(block_size=BLOCK_BYTES),
             parse_options=_PARSE_OPTIONS,
         )
     except (pa.ArrowInvalid, UnicodeEncodeError):

@@ -17,12 +17,13 @@ import numpy as np
 import pandas as pd
 
 from analysis import codes
-from analysis.boots import heartbeat_boot_numbers
+from analysis.boots import heartbeat_boot_starts
 from analysis.errors import DataQualityWarning
 from analysis.event_alignment import align_lists
 from analysis.event_decoding import add_decoded_columns
 from analysis.event_parsing import RING_BUFFER_SIZE, parse_event_lists, runs_of_equal_text
 from analysis.quality import DataQualityReport
+from analysis.row_runs import value_changes
 
 logger = logging.getLogger(__name__)
 
@@ -78,11 +79,13 @@ def expand_events(
     """
     report = quality if quality is not None else DataQualityReport()
     heartbeats = heartbeats.reset_index(drop=True)
-    starts_boot = _starts_boot(heartbeats)
+    device_changes = value_changes(heartbeats["device_id"])
+    starts_boot = heartbeat_boot_starts(heartbeats, device_changes=device_changes)
     texts = heartbeats["recent_events"].to_numpy(dtype=object)
-    representatives, weight = _representative_rows(heartbeats, texts, starts_boot)
+    run_of_row = runs_of_equal_text(texts)
+    representatives, weight = _representative_rows(run_of_row, device_changes, starts_boot)
     parsed = parse_event_lists(texts, heartbeats["heartbeat_id"].to_numpy(), report,
-                               keep_rows=representatives)
+                               keep_rows=representatives, run_of_row=run_of_row)
     full = heartbeats
     heartbeats = heartbeats.iloc[representatives].reset_index(drop=True)
 
@@ -91,7 +94,8 @@ def expand_events(
     alignment = align_lists(parsed.row, parsed.values, device_codes, parsed.has_list,
                             max_overlap, parsed.has_bad_element, parsed.keys)
     _report_possible_loss(heartbeats, parsed.lengths, alignment, report)
-    _report_uptime_drops_without_boot(full, representatives, parsed, report)
+    _report_uptime_drops_without_boot(full, representatives, parsed, report,
+                                      device_changes=device_changes)
 
     event_seconds, boot_offset = _estimate_times(heartbeats, parsed.row, parsed.values)
     events = _new_events_frame(heartbeats, parsed, alignment, event_seconds, boot_offset,
@@ -106,30 +110,22 @@ def expand_events(
     return events[list(EVENT_COLUMNS)]
 
 
-def _starts_boot(heartbeats: pd.DataFrame) -> np.ndarray:
-    """Per heartbeat, True where uptime shows that it starts a new boot."""
-    boot_number = heartbeat_boot_numbers(heartbeats)
-    return np.r_[True, boot_number[1:] != boot_number[:-1]] if len(boot_number) else (
-        np.zeros(0, dtype=bool))
-
-
 def _representative_rows(
-    heartbeats: pd.DataFrame, texts: np.ndarray, starts_boot: np.ndarray
+    run_of_row: np.ndarray, device_changes: np.ndarray, starts_boot: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return the rows that can show a new event, and how many heartbeats each stands for.
 
     A heartbeat of the same device and boot that repeats the text before it carries the
     same list, so it adds no event and only adds to ``heartbeat_count``. Leaving such rows
     out before the lists are expanded saves most of the work on a quiet fleet.
+    `run_of_row` comes from `runs_of_equal_text`, which also puts consecutive heartbeats
+    without a list into one run.
     """
-    if len(heartbeats) == 0:
+    if len(run_of_row) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    run = runs_of_equal_text(texts)
-    device = heartbeats["device_id"].to_numpy(dtype=object)
-    new_device = np.r_[True, device[1:] != device[:-1]]
-    new_text = np.r_[True, run[1:] != run[:-1]]
-    representatives = np.flatnonzero(new_text | new_device | starts_boot)
-    weight = np.diff(np.r_[representatives, len(heartbeats)])
+    new_text = np.r_[True, run_of_row[1:] != run_of_row[:-1]]
+    representatives = np.flatnonzero(new_text | device_changes | starts_boot)
+    weight = np.diff(np.r_[representatives, len(run_of_row)])
     return representatives, weight
 
 
@@ -255,7 +251,8 @@ def _assign_times(
 
 
 def _report_uptime_drops_without_boot(
-    heartbeats: pd.DataFrame, representatives: np.ndarray, parsed, report: DataQualityReport
+    heartbeats: pd.DataFrame, representatives: np.ndarray, parsed, report: DataQualityReport,
+    *, device_changes: np.ndarray,
 ) -> None:
     """Count heartbeats whose uptime fell although their own ring buffer shows no new boot.
 
@@ -266,13 +263,15 @@ def _report_uptime_drops_without_boot(
     one device id). The boot table still starts a boot at such a drop.
 
     `parsed` contains the lists of the `representatives` rows of `heartbeats`. Every
-    uptime drop starts a boot, so its row is among them.
+    uptime drop starts a boot, so its row is among them. `device_changes` is True where a
+    row's device differs from the previous row's.
     """
-    device = heartbeats["device_id"]
     uptime = heartbeats["uptime_s"].to_numpy(dtype="float64", na_value=np.nan)
-    kept_index = np.searchsorted(representatives, np.arange(len(heartbeats)), side="right") - 1
+    is_representative = np.zeros(len(heartbeats), dtype=bool)
+    is_representative[representatives] = True
+    kept_index = np.cumsum(is_representative) - 1
     has_list = parsed.has_list[kept_index] if len(representatives) else np.zeros(0, dtype=bool)
-    dropped = device.eq(device.shift()).to_numpy() & (uptime < np.r_[np.nan, uptime[:-1]])
+    dropped = ~device_changes & (uptime < np.r_[np.nan, uptime[:-1]])
     checked = dropped & has_list & np.r_[False, has_list[:-1]]
     if not checked.any():
         return

@@ -8,7 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.event_parsing import parse_event_lists, parse_event_lists_exactly
+from analysis.event_parsing import (
+    parse_event_lists,
+    parse_event_lists_exactly,
+    runs_of_equal_text,
+)
 from analysis.quality import DataQualityReport
 
 GOOD = '[{"t":3,"d0":201,"d1":0,"ts":1777629600,"up":30},{"t":2,"d0":65469,"d1":0,"ts":5,"up":9}]'
@@ -29,6 +33,7 @@ ODD_TEXTS = [
     '[{"t":1,"d0":1,"d1":0,"ts":0,"up":0}], "x": 1',
     '[7, {"t":1,"d0":1,"d1":0,"ts":0,"up":0}]',
     '[\n{"t":1,"d0":1,"d1":0,"ts":0,"up":0}\n]',
+    ' [{"t":1,"d0":1,"d1":0,"ts":0,"up":0}] ',
     "",
     "null",
     '"[]"',
@@ -72,3 +77,20 @@ def test_valid_elements_beside_invalid_ones_are_kept():
 
     assert fast.values[:, 0].tolist() == [3, 2]
     assert report.count("event_missing_keys") == 1
+
+
+def test_runs_join_equal_texts_and_none():
+    texts = np.array(["a", "a", None, None, float("nan"), float("nan"), "a", "", None],
+                     dtype=object)
+
+    runs = runs_of_equal_text(texts)
+
+    assert runs.tolist() == [0, 0, 1, 1, 2, 3, 4, 5, 6]
+
+
+def test_runs_keep_str_subclass_apart():
+    texts = np.array(["a", np.str_("a"), np.str_("a"), 7, 7], dtype=object)
+
+    runs = runs_of_equal_text(texts)
+
+    assert runs.tolist() == [0, 1, 2, 3, 4]
