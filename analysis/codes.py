@@ -9,7 +9,7 @@ decodes to ``UNKNOWN(n)`` and never raises.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -195,12 +195,7 @@ def decode(values: pd.Series | np.ndarray | list, table: Mapping[int, str]) -> p
     >>> decode(pd.Series([1, 23, None], dtype="Int64"), RESET_REASONS).tolist()
     ['ESP_RST_POWERON', 'UNKNOWN(23)', nan]
     """
-    series = _as_int_series(values)
-    mapping = {
-        int(code): table.get(int(code), unknown_name(int(code)))
-        for code in series.dropna().unique()
-    }
-    return _with_nan_for_missing(series.map(mapping), series)
+    return _map_distinct(_as_int_series(values), lambda code: table.get(code, unknown_name(code)))
 
 
 def is_known(values: pd.Series | np.ndarray | list, table: Mapping[int, str]) -> pd.Series:
@@ -235,17 +230,13 @@ def disconnect_family(values: pd.Series | np.ndarray | list) -> pd.Series:
     >>> disconnect_family([201, 212, 8, 1, 0, 99]).tolist()
     ['ap_not_found', 'ap_not_found', 'own_disconnect', 'other', 'unknown', 'unknown']
     """
-    series = _as_int_series(values)
-    mapping = {}
-    for code in series.dropna().unique():
-        code = int(code)
-        if code in _FAMILY_BY_CODE:
-            mapping[code] = _FAMILY_BY_CODE[code]
-        elif code in WIFI_REASONS:
-            mapping[code] = "other"
-        else:
-            mapping[code] = "unknown"
-    return _with_nan_for_missing(series.map(mapping), series)
+    return _map_distinct(_as_int_series(values), _family_of)
+
+
+def _family_of(code: int) -> str:
+    if code in _FAMILY_BY_CODE:
+        return _FAMILY_BY_CODE[code]
+    return "other" if code in WIFI_REASONS else "unknown"
 
 
 def decode_rssi(values: pd.Series | np.ndarray | list) -> pd.Series:
@@ -265,12 +256,18 @@ def cause_class(causes: pd.Series) -> pd.Series:
     return causes.map(CAUSE_CLASSES).astype(object)
 
 
-def _with_nan_for_missing(names: pd.Series, codes: pd.Series) -> pd.Series:
-    # Series.map gives <NA> or NaN for a missing code depending on the other values; one
-    # marker keeps tables built per device equal to the same table built for the fleet.
-    names = names.astype(object)
-    names[codes.isna().to_numpy()] = np.nan
-    return names
+def _map_distinct(codes: pd.Series, name_of: Callable[[int], str]) -> pd.Series:
+    """Name each distinct code once, then spread the names over the rows by factorize code.
+
+    A missing code gives NaN, always the same marker, so that tables built per device equal
+    the same table built for the fleet.
+    """
+    positions, distinct = pd.factorize(codes)
+    names = np.empty(len(distinct) + 1, dtype=object)
+    names[:-1] = [name_of(int(code)) for code in distinct]
+    # factorize numbers a missing code -1, which picks this last entry.
+    names[-1] = np.nan
+    return pd.Series(names[positions], index=codes.index, name=codes.name, dtype=object)
 
 
 def _as_int_series(values: pd.Series | np.ndarray | list) -> pd.Series:
