@@ -17,7 +17,13 @@ import pandas as pd
 
 from analysis import codes
 from analysis.quality import DataQualityReport
-from analysis.row_runs import first_valid_rows, last_valid_rows, value_changes, values_at
+from analysis.row_runs import (
+    first_valid_rows,
+    last_valid_rows,
+    run_max,
+    value_changes,
+    values_at,
+)
 
 # Seconds of jitter allowed between the server's receive time and the device's uptime.
 CLOCK_SLACK_S = 2
@@ -148,7 +154,7 @@ def _boots_from_heartbeats(heartbeats: pd.DataFrame, starts: np.ndarray) -> pd.D
         "firmware_version": first("firmware_version"),
         "reset_reason": first("reset_reason"),
         "last_seen": values_at(received, last_valid_rows(received, starts), index),
-        "duration_s": _run_max(heartbeats["uptime_s"].astype("float64").to_numpy(), starts),
+        "duration_s": run_max(heartbeats["uptime_s"].astype("float64").to_numpy(), starts),
         "heartbeats": np.diff(np.r_[starts, len(heartbeats)]).astype(np.int64),
         "first_heartbeat_id": first("heartbeat_id"),
         "last_heap_min_free": last("heap_min_free"),
@@ -156,13 +162,6 @@ def _boots_from_heartbeats(heartbeats: pd.DataFrame, starts: np.ndarray) -> pd.D
     boots["reboot_reason"] = pd.array([pd.NA] * len(boots), dtype="Int64")
     boots["source"] = "heartbeat"
     return boots
-
-
-def _run_max(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Return the largest non-NaN value of each run, NaN for a run of NaN only."""
-    if len(starts) == 0:
-        return np.zeros(0, dtype=np.float64)
-    return np.fmax.reduceat(values, starts)
 
 
 def _boot_events_with_reboot_reason(events: pd.DataFrame) -> pd.DataFrame:

@@ -74,6 +74,16 @@ def last_valid_rows(values: pd.Series, starts: np.ndarray) -> np.ndarray:
     return np.where(has_valid, candidate, -1)
 
 
+def run_max(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Return the max of each run of float `values`, skipping NaN as ``groupby.max`` does.
+
+    A run of NaN only gives NaN. Runs are delimited as in `first_valid_rows`.
+    """
+    if len(starts) == 0:
+        return np.zeros(0, dtype=np.float64)
+    return np.fmax.reduceat(values, starts)
+
+
 def values_at(values: pd.Series, rows: np.ndarray, index: pd.Index | None = None) -> pd.Series:
     """Return the values at `rows`, missing where a row is -1, in the dtype of `values`.
 

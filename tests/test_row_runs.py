@@ -7,7 +7,13 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.row_runs import first_valid_rows, last_valid_rows, value_changes, values_at
+from analysis.row_runs import (
+    first_valid_rows,
+    last_valid_rows,
+    run_max,
+    value_changes,
+    values_at,
+)
 
 SETTINGS = settings(max_examples=200, deadline=None)
 # Few distinct values, so that neighbours are often equal and runs are long.
@@ -104,6 +110,19 @@ def test_first_and_last_datetime_like_groupby(case):
     seconds = pd.array(values, dtype="Int64").astype("float64")
 
     assert_picks_like_groupby(pd.Series(pd.to_datetime(seconds, unit="s", utc=True)), lengths)
+
+
+@SETTINGS
+@given(grouped_values(st.one_of(st.none(), st.integers(min_value=-5, max_value=5))))
+def test_run_max_like_groupby(case):
+    lengths, values = case
+    series = pd.Series(values, dtype="Int64")
+    group = np.repeat(np.arange(len(lengths)), lengths)
+
+    maxima = run_max(series.astype("float64").to_numpy(), runs_from(lengths))
+
+    expected = series.groupby(group).max().astype("float64").to_numpy()
+    np.testing.assert_array_equal(maxima, expected)
 
 
 def test_group_without_value_gives_none():
