@@ -113,16 +113,21 @@ def _parse_distinct(texts: np.ndarray) -> tuple[ParsedEvents, dict[str, list[int
 def runs_of_equal_text(texts: np.ndarray) -> np.ndarray:
     """Number runs of consecutive equal texts: one integer per row, rising from 0.
 
-    Only values of type str are texts. Consecutive None values form one run as well,
-    because none of them carries a list. Any other value is a run of its own.
+    Only values of type str are texts. Consecutive missing values (None, NaN, pd.NA) form
+    one run as well, because none of them carries a list. Any other value is a run of its
+    own.
     """
     if len(texts) == 0:
         return np.zeros(0, dtype=np.int64)
     kinds = _types_of(texts)
     is_text = np.equal(kinds, str)
-    can_repeat = is_text | np.equal(kinds, type(None))
-    # Other values compare as "" here, and the is_text test keeps None apart from "".
-    comparable = texts if can_repeat.all() else np.where(is_text, texts, "")
+    is_missing = np.equal(kinds, type(None))
+    comparable = texts
+    if not (is_text | is_missing).all():
+        is_missing = pd.isna(texts)
+        # Other values compare as "" here, and the is_text test keeps them apart from "".
+        comparable = np.where(is_text, texts, "")
+    can_repeat = is_text | is_missing
     repeats = (comparable[1:] == comparable[:-1]) & (is_text[1:] == is_text[:-1])
     repeats &= can_repeat[1:] & can_repeat[:-1]
     return np.cumsum(np.r_[True, ~repeats]) - 1

@@ -79,13 +79,21 @@ def test_valid_elements_beside_invalid_ones_are_kept():
     assert report.count("event_missing_keys") == 1
 
 
-def test_runs_join_equal_texts_and_none():
-    texts = np.array(["a", "a", None, None, float("nan"), float("nan"), "a", "", None],
+def test_runs_join_equal_texts_and_missing():
+    texts = np.array(["a", "a", None, None, float("nan"), pd.NA, "a", "", None],
                      dtype=object)
 
     runs = runs_of_equal_text(texts)
 
-    assert runs.tolist() == [0, 0, 1, 1, 2, 3, 4, 5, 6]
+    assert runs.tolist() == [0, 0, 1, 1, 1, 1, 2, 3, 4]
+
+
+def test_runs_join_none_without_other_missing():
+    texts = np.array([None, None, "a", None], dtype=object)
+
+    runs = runs_of_equal_text(texts)
+
+    assert runs.tolist() == [0, 0, 1, 2]
 
 
 def test_runs_keep_str_subclass_apart():
