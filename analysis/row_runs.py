@@ -15,9 +15,9 @@ import pandas as pd
 def value_changes(values: pd.Series) -> np.ndarray:
     """Mark row 0 and each row whose value differs from the previous row's.
 
-    Objects compare with ``==`` as ``Series.eq`` compares them: None equals None, while NaN
-    and NaT equal nothing. In other dtypes a missing value equals nothing. Returns a
-    boolean array with one value per row.
+    Objects compare with ``==`` as ``Series.eq`` compares them: None equals None, NaN and
+    NaT equal nothing, and pd.NA raises TypeError. In other dtypes a missing value equals
+    nothing. Returns a boolean array with one value per row.
     """
     changes = np.ones(len(values), dtype=bool)
     if len(values) < 2:
