@@ -22,6 +22,7 @@ import argparse
 import json
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -39,6 +40,9 @@ def main() -> None:
     parser.add_argument("--db", type=Path, default=None, help="use this database instead")
     parser.add_argument("--skip-pandas", action="store_true",
                         help="skip the slow straightforward pandas route")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of the scan and of analysis; the median is compared "
+                        "(the pandas route runs once)")
     parser.add_argument("--approach", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -51,10 +55,11 @@ def main() -> None:
           f"python {platform.python_version()}")
     print(f"database: {db} ({db.stat().st_size / 2**20:.0f} MiB)")
     approaches = ["sqlite3 scan", "analysis"] + ([] if args.skip_pandas else ["pandas route"])
-    results = {name: measure(name, db) for name in approaches}
+    results = {name: measure_repeatedly(name, db, 1 if name == "pandas route" else args.repeat)
+               for name in approaches}
     for name, result in results.items():
-        print(f"{name:14s} {result['seconds']:8.2f} s  peak {result['peak_mib']:8.0f} MiB  "
-              f"{result['detail']}")
+        print(f"{name:14s} {result['seconds']:8.2f} s  (runs {result['runs']})  "
+              f"peak {result['peak_mib']:8.0f} MiB  {result['detail']}")
     scan = results["sqlite3 scan"]["seconds"]
     ours = results["analysis"]["seconds"]
     print(f"analysis / sqlite3 scan: {ours / scan:.1f}x")
@@ -73,6 +78,18 @@ def ensure_database(heartbeats: int, days: int) -> Path:
         generate_sample_database(path, devices=devices, days=days)
         print(f"generated {path} in {time.perf_counter() - started:.0f} s")
     return path
+
+
+def measure_repeatedly(name: str, db: Path, repeat: int) -> dict:
+    """Run one approach `repeat` times: the median time, every time, the largest peak."""
+    runs = [measure(name, db) for _ in range(max(1, repeat))]
+    seconds = sorted(run["seconds"] for run in runs)
+    return {
+        "seconds": statistics.median(seconds),
+        "runs": ", ".join(f"{value:.2f}" for value in seconds),
+        "peak_mib": max(run["peak_mib"] for run in runs),
+        "detail": runs[-1]["detail"],
+    }
 
 
 def measure(name: str, db: Path) -> dict:
