@@ -144,16 +144,17 @@ def _filter(statement, julian, device, start, end, devices) -> sa.Select:
 def _julian_day(column: sa.ColumnElement) -> sa.ColumnElement:
     # Numbers, and text made only of digits, are unix seconds. Other text goes to SQLite's
     # julianday(), which understands ISO-8601 with "T" or space and a "Z"/"+HH:MM" offset.
-    kind = sa.func.typeof(column)
-    is_text = kind == _const("text")
-    digits_only = sa.and_(is_text, sa.not_(column.op("GLOB")(_const("*[^0-9]*"))),
-                          column != _const(""))
+    # A CASE on typeof() evaluates typeof() once per row, the same CASE with a condition
+    # per branch evaluates it per branch; on a million rows that is a tenth of a second.
     from_unix = sa.cast(column, sa.Float) / _const(SECONDS_PER_DAY) + _const(
         UNIX_EPOCH_JULIAN_DAY)
+    not_unix_text = sa.or_(column.op("GLOB")(_const("*[^0-9]*")), column == _const(""))
+    text_time = sa.case((not_unix_text, sa.func.julianday(column)), else_=from_unix)
     return sa.case(
-        (sa.or_(kind == _const("integer"), kind == _const("real")), from_unix),
-        (digits_only, from_unix),
-        (is_text, sa.func.julianday(column)),
+        (_const("text"), text_time),
+        (_const("integer"), from_unix),
+        (_const("real"), from_unix),
+        value=sa.func.typeof(column),
         else_=None,
     )
 
@@ -166,20 +167,22 @@ def _is_whole_real(column: sa.ColumnElement) -> sa.ColumnElement:
 
 def _whole_number(column: sa.ColumnElement) -> sa.ColumnElement:
     """Keep an integer, turn a whole real into that integer, and anything else into NULL."""
-    return sa.case(
-        (sa.func.typeof(column) == _const("integer"), column),
-        (_is_whole_real(column), sa.cast(column, sa.Integer)),
-        else_=None,
-    )
+    return _integer_or(column, None)
 
 
 def _checked_integer(column: sa.ColumnElement) -> sa.ColumnElement:
     """Keep an integer or NULL, turn a whole real into that integer, flag anything else."""
+    return _integer_or(column, _const(NOT_AN_INTEGER))
+
+
+def _integer_or(column: sa.ColumnElement, other: sa.ColumnElement | None) -> sa.ColumnElement:
+    whole = sa.cast(column, sa.Integer)
     return sa.case(
-        (sa.func.typeof(column) == _const("integer"), column),
-        (column.is_(None), None),
-        (_is_whole_real(column), sa.cast(column, sa.Integer)),
-        else_=_const(NOT_AN_INTEGER),
+        (_const("integer"), column),
+        (_const("null"), None),
+        (_const("real"), sa.case((column == whole, whole), else_=other)),
+        value=sa.func.typeof(column),
+        else_=other,
     )
 
 
