@@ -144,8 +144,8 @@ def _filter(statement, julian, device, start, end, devices) -> sa.Select:
 def _julian_day(column: sa.ColumnElement) -> sa.ColumnElement:
     # Numbers, and text made only of digits, are unix seconds. Other text goes to SQLite's
     # julianday(), which understands ISO-8601 with "T" or space and a "Z"/"+HH:MM" offset.
-    # A CASE on typeof() evaluates typeof() once per row, the same CASE with a condition
-    # per branch evaluates it per branch; on a million rows that is a tenth of a second.
+    # CASE typeof(x) WHEN ... calls typeof() once per row. A condition per branch calls it
+    # once per branch, which costs about 0.15 s on a million rows.
     from_unix = sa.cast(column, sa.Float) / _const(SECONDS_PER_DAY) + _const(
         UNIX_EPOCH_JULIAN_DAY)
     not_unix_text = sa.or_(column.op("GLOB")(_const("*[^0-9]*")), column == _const(""))
