@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Reports executed at the same time; each kernel holds the selected heartbeats in memory
-# (nearly 4 GB for the whole sample fleet in the fleet overview).
+# (about 1.6 GB for the whole sample fleet in the fleet overview).
 JOBS ?= 2
 REPORT_ARGS ?=
 PYTEST_ARGS ?=

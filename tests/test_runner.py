@@ -588,6 +588,12 @@ def test_parse_since_spans_and_dates(span, expected):
     assert parse_since(span, now=now) == pd.Timestamp(expected, tz="UTC")
 
 
+@pytest.mark.parametrize("value", ["notadate", "7x"])
+def test_invalid_since_names_both_forms(value):
+    with pytest.raises(InvalidInputError, match=r"a span such as 7d.*ISO-8601 date"):
+        parse_since(value)
+
+
 def test_write_summary_converts_numpy_and_missing(tmp_path):
     import numpy as np
 

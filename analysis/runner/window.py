@@ -93,7 +93,13 @@ def parse_since(value: str, *, now: pd.Timestamp | None = None) -> pd.Timestamp 
     """
     match = RELATIVE_SPAN.match(value or "")
     if match is None:
-        return parse_time(value, "since")
+        try:
+            return parse_time(value, "since")
+        except InvalidInputError as err:
+            raise InvalidInputError(
+                f"invalid since {value!r}: expected a span such as 7d, 12h, 30m or 2w, or an "
+                "ISO-8601 date or time such as 2026-05-01 or 2026-05-01T10:00:00Z"
+            ) from err
 
     amount, unit = int(match.group(1)), match.group(2).lower()
     reference = now if now is not None else pd.Timestamp.now(tz="UTC")
