@@ -28,6 +28,7 @@ from analysis.notebook import (
 )
 from analysis.runner.catalog import UnknownReportError, discover_reports, select_reports
 from analysis.runner.execute import check_parameters
+from analysis.runner.html import write_run_index
 from analysis.runner.kernel import KernelUnavailableError, ensure_kernel
 from analysis.runner.run import run_reports
 from analysis.runner.source import check_database, fingerprint_database, resolve_database
@@ -644,3 +645,21 @@ def test_open_report_fleet_applies_window(fleet_db):
                                     "'2026-05-01 01:00:00' AND received_at < '2026-05-01 02:00:00'")
 
     assert len(fleet.heartbeats) == expected
+
+
+def test_run_index_rounds_figures_for_reading(tmp_path):
+    run = {"run_id": "20260504T060000Z", "started_at": "2026-05-04T06:00:00Z",
+           "finished_at": "2026-05-04T06:01:00Z", "duration_s": 60.0, "status": "succeeded",
+           "versions": {"analysis": "0.1", "python": "3.11", "pandas": "3.1"},
+           "parameters": {}, "database": {},
+           "reports": [{"name": "fleet_overview", "title": "Fleet overview",
+                        "status": "succeeded", "duration_s": 8.0, "error": None,
+                        "html": "fleet_overview.html", "notebook": "fleet_overview.ipynb"}]}
+    summaries = {"fleet_overview": {"device_hours": 75042.95361111111,
+                                    "stability": {"reboots": 810.0, "per_1000_h": 10.79372}}}
+
+    page = write_run_index(tmp_path, run, summaries).read_text(encoding="utf-8")
+
+    assert "75,043" in page
+    assert "reboots 810; per_1000_h 10.79" in page
+    assert "75042.95" not in page

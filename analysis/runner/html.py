@@ -148,9 +148,25 @@ def _window_text(start: object, end: object) -> str:
 
 def _display_value(value: object, *, empty_list: str = "none", missing: str = "n/a") -> str:
     if isinstance(value, list):
-        return ", ".join(map(str, value)) if value else empty_list
+        return ", ".join(map(_display_value, value)) if value else empty_list
     if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)
+        return "; ".join(f"{key} {_display_value(item)}" for key, item in value.items())
     if value is None or value == "":
         return missing
+    if isinstance(value, float):
+        return _display_number(value)
     return str(value)
+
+
+def _display_number(value: float) -> str:
+    """Round a figure for reading: whole numbers with separators, others to 4 digits.
+
+    ``summary.json`` keeps the full value for machines; the page is for people.
+    """
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    if value.is_integer():
+        return f"{int(value):,}"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
