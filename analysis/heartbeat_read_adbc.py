@@ -9,6 +9,10 @@ in one read transaction.
 A part sees the database as it was when that part started. The server only appends
 heartbeats, and a new row gets a rowid above every existing one, so it can only fall into
 the last range: the parts together show the table as it was at one moment.
+
+NOTE: that holds for a table that only grows. Where rows are updated or deleted during the
+read (one row per device, a retention clean-up), each part may show a slightly different
+moment; each row is still whole.
 """
 
 from __future__ import annotations
