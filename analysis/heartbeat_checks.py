@@ -106,6 +106,10 @@ def _check_order(
     # numpy finds NaT unequal to NaT, as pandas does.
     same_time[1:] = received[1:] == received[:-1]
     report.add("duplicate_heartbeat", ids[same_device & same_time])
+    # Events and boots point at heartbeats by id; with a repeated id they use its first row.
+    report.add("heartbeat_id_repeated", ids[ids.duplicated(keep=False).to_numpy(dtype=bool)],
+               detail="an id column that is not unique; map a unique one with "
+               "columns={'heartbeat_id': '<column>'}")
 
     # Rows are sorted by time, so an id lower than its predecessor's was stored out of order.
     id_went_back = heartbeats["heartbeat_id"] < heartbeats["heartbeat_id"].shift()

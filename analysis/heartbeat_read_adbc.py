@@ -6,7 +6,7 @@ rowid ranges on as many connections at once; SQLite and the driver release the G
 parts run in parallel. Each part reads its rows and the stored text of its unreadable cells
 in one read transaction.
 
-A part sees the database as it was when that part started. The server only appends
+A part reads the database as it was when that part started. The server only appends
 heartbeats, and a new row gets a rowid above every existing one, so it can only fall into
 the last range: the parts together show the table as it was at one moment.
 

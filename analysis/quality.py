@@ -30,6 +30,7 @@ CHECK_DESCRIPTIONS: dict[str, str] = {
     "heap_min_above_heap_free": "heap_min_free is above heap_free",
     "duplicate_heartbeat": "more than one heartbeat of a device at the same time",
     "heartbeat_out_of_order": "heartbeat id order disagrees with received_at order",
+    "heartbeat_id_repeated": "more than one heartbeat with the same id",
     "device_id_whitespace": "device id with leading or trailing whitespace",
     "device_id_case_variant": "device ids that differ only in letter case",
     "device_id_missing": "heartbeat without a device id, left out",

@@ -13,7 +13,14 @@ import sqlite3
 import pandas as pd
 import pytest
 
-from analysis import DataQualityReport, heartbeat_read_adbc, load_heartbeats
+from analysis import (
+    DataQualityReport,
+    DataQualityWarning,
+    derive_boots,
+    expand_events,
+    heartbeat_read_adbc,
+    load_heartbeats,
+)
 
 # Columns without a declared type keep each value's own type, as a hand-made table may.
 UNTYPED_TABLE = ("CREATE TABLE heartbeats (id INTEGER PRIMARY KEY, device_id, received_at, "
@@ -170,3 +177,26 @@ def test_text_that_is_not_utf8_is_left_to_the_exact_reader(tmp_path, monkeypatch
 
     assert heartbeats["device_id"].tolist() == ["dev-\ufffd"]
     assert [r for r in caplog.records if "fast reader failed" in r.getMessage()]
+
+
+def test_repeated_ids_are_counted_and_boots_still_derived(tmp_path):
+    path = tmp_path / "seq.sqlite"
+    connection = sqlite3.connect(path)
+    with connection:
+        connection.execute("CREATE TABLE heartbeats (seq INTEGER, device_id TEXT, "
+                           "received_at TEXT, uptime INTEGER)")
+        connection.executemany("INSERT INTO heartbeats VALUES (?, ?, ?, ?)", [
+            (1, "dev-A", "2026-05-01 10:00:00", 100),
+            (1, "dev-A", "2026-05-01 10:05:00", 400),
+            (2, "dev-A", "2026-05-01 10:10:00", 30),
+        ])
+    connection.close()
+    quality = DataQualityReport()
+
+    # The table predates the diagnostics, which warns.
+    with pytest.warns(DataQualityWarning, match="diagnostics migration"):
+        heartbeats = load_heartbeats(path, columns={"heartbeat_id": "seq"}, quality=quality)
+    boots = derive_boots(heartbeats, expand_events(heartbeats, quality=quality))
+
+    assert quality.count("heartbeat_id_repeated") == 2
+    assert len(boots) == 2
