@@ -176,19 +176,33 @@ def _build_frame(stored: StoredHeartbeats, report: DataQualityReport) -> pd.Data
 
 
 def _int64(column: pa.ChunkedArray) -> pd.arrays.IntegerArray:
-    values = column.fill_null(0).to_numpy()
-    missing = column.is_null().to_numpy()
-    return pd.arrays.IntegerArray(values.astype(np.int64, copy=False), missing)
+    values, missing = _values_and_mask(column, np.int64)
+    return pd.arrays.IntegerArray(values, missing)
+
+
+def _values_and_mask(column: pa.ChunkedArray, dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """Return a numeric column's values and where they are missing, as numpy arrays.
+
+    The values come straight from the Arrow buffer, so a missing one holds whatever the
+    buffer holds there: filling the gaps first would cost a pass over every chunk.
+    """
+    array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if len(array) == 0:
+        return np.zeros(0, dtype=dtype), np.zeros(0, dtype=bool)
+    buffer = np.frombuffer(array.buffers()[1], dtype=dtype)
+    values = buffer[array.offset:array.offset + len(array)].copy()
+    missing = array.is_null().to_numpy(zero_copy_only=False)
+    return values, missing
 
 
 def _checked_int64(name: str, rows: pa.Table, ids: pd.arrays.IntegerArray, raw: pa.Table,
                    report: DataQualityReport) -> pd.arrays.IntegerArray:
     """Return an integer column with its unreadable cells missing, counted with examples."""
-    values = _int64(rows.column(name))
-    flagged = np.asarray((values == NOT_AN_INTEGER).fillna(False), dtype=bool)
+    data, missing = _values_and_mask(rows.column(name), np.int64)
+    flagged = (data == NOT_AN_INTEGER) & ~missing
+    values = pd.arrays.IntegerArray(data, missing | flagged)
     if not flagged.any():
         return values
-    values[flagged] = pd.NA
     stored = "uptime" if name == "uptime_s" else name
     examples = ", ".join(repr(text) for text in _raw_examples(raw, name))
     report.add("integer_not_numeric", ids[flagged], detail=f"{stored}: {examples}")
@@ -280,7 +294,8 @@ def _add_decoded_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _julian_to_nanoseconds(julian: pa.ChunkedArray) -> np.ndarray:
     """Return nanoseconds since the epoch, `NAT` where the time is missing or out of range."""
-    days = julian.to_numpy(zero_copy_only=False).astype(np.float64)
+    days, missing = _values_and_mask(julian, np.float64)
+    days[missing] = np.nan
     seconds = (days - UNIX_EPOCH_JULIAN_DAY) * SECONDS_PER_DAY
     # julianday() is a double: round to milliseconds to drop its representation error.
     milliseconds = np.round(seconds * 1000.0)
