@@ -183,8 +183,8 @@ def _int64(column: pa.ChunkedArray) -> pd.arrays.IntegerArray:
 def _values_and_mask(column: pa.ChunkedArray, dtype: type) -> tuple[np.ndarray, np.ndarray]:
     """Return a numeric column's values and where they are missing, as numpy arrays.
 
-    The values come straight from the Arrow buffer, so a missing one holds whatever the
-    buffer holds there: filling the gaps first would cost a pass over every chunk.
+    The values come straight from the Arrow buffer, so under a missing value lies whatever
+    the buffer has there. Filling the gaps first would cost a pass over every chunk.
     """
     array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     if len(array) == 0:
