@@ -107,7 +107,8 @@ def _check_order(
     same_time[1:] = received[1:] == received[:-1]
     report.add("duplicate_heartbeat", ids[same_device & same_time])
     # Events and boots point at heartbeats by id; with a repeated id they use its first row.
-    report.add("heartbeat_id_repeated", ids[ids.duplicated(keep=False).to_numpy(dtype=bool)],
+    repeated = ids.duplicated(keep=False) & ids.notna()
+    report.add("heartbeat_id_repeated", ids[repeated.to_numpy(dtype=bool)],
                detail="an id column that is not unique; map a unique one with "
                "columns={'heartbeat_id': '<column>'}")
 

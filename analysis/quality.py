@@ -31,6 +31,7 @@ CHECK_DESCRIPTIONS: dict[str, str] = {
     "duplicate_heartbeat": "more than one heartbeat of a device at the same time",
     "heartbeat_out_of_order": "heartbeat id order disagrees with received_at order",
     "heartbeat_id_repeated": "more than one heartbeat with the same id",
+    "heartbeat_id_not_integer": "heartbeat id that is not an integer, loaded as missing",
     "device_id_whitespace": "device id with leading or trailing whitespace",
     "device_id_case_variant": "device ids that differ only in letter case",
     "device_id_missing": "heartbeat without a device id, left out",

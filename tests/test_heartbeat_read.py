@@ -28,7 +28,7 @@ UNTYPED_TABLE = ("CREATE TABLE heartbeats (id INTEGER PRIMARY KEY, device_id, re
                  "last_disconnect_code, recent_events)")
 ODD_ROWS = [
     (1, "dev-A", "2026-05-01 10:00:00", 100, "1.1.0", 1, 150000, 140000, 201, "[]"),
-    # A whole real is that integer; a fraction, text and a blob are not integers.
+    # A whole real is that integer. A fraction, text and a blob are not integers.
     (2, "dev-A", "2026-05-01 10:05:00", 400.0, "1.1.0", 1.5, "n/a", b"\x00\xff", None, "[]"),
     # Unix seconds as an integer and as text.
     (3, "dev-B", 1777629600, 50, "1.0.0", None, None, None, None, None),
@@ -86,7 +86,7 @@ def test_whole_real_is_read_as_integer(odd_db, monkeypatch, fast):
 
 
 @pytest.mark.parametrize("fast", [True, False])
-def test_cells_that_are_not_integers_are_missing(odd_db, monkeypatch, fast):
+def test_bad_integer_cells_are_missing(odd_db, monkeypatch, fast):
     heartbeats, _ = load_with(odd_db, fast=fast, monkeypatch=monkeypatch)
     by_id = heartbeats.set_index("heartbeat_id")
 
@@ -97,7 +97,7 @@ def test_cells_that_are_not_integers_are_missing(odd_db, monkeypatch, fast):
 
 
 @pytest.mark.parametrize("fast", [True, False])
-def test_cells_that_are_not_integers_are_counted_with_their_text(odd_db, monkeypatch, fast):
+def test_bad_integer_cells_counted_with_text(odd_db, monkeypatch, fast):
     _, quality = load_with(odd_db, fast=fast, monkeypatch=monkeypatch)
 
     # One each in reset_reason, heap_free, heap_min_free (row 2) and uptime (row 7).
@@ -108,7 +108,7 @@ def test_cells_that_are_not_integers_are_counted_with_their_text(odd_db, monkeyp
 
 
 @pytest.mark.parametrize("fast", [True, False])
-def test_unreadable_times_are_counted_with_their_text(odd_db, monkeypatch, fast):
+def test_unreadable_times_counted_with_text(odd_db, monkeypatch, fast):
     heartbeats, quality = load_with(odd_db, fast=fast, monkeypatch=monkeypatch)
 
     assert sorted(heartbeats["heartbeat_id"]) == [1, 2, 3, 4, 7]
@@ -117,7 +117,7 @@ def test_unreadable_times_are_counted_with_their_text(odd_db, monkeypatch, fast)
     assert "\"X'01'\"" in quality["received_at_unparsable"]["detail"]
 
 
-def test_unix_seconds_as_integer_and_as_text(odd_db, monkeypatch):
+def test_unix_seconds_integer_and_text(odd_db, monkeypatch):
     heartbeats, _ = load_with(odd_db, fast=True, monkeypatch=monkeypatch)
     by_id = heartbeats.set_index("heartbeat_id")
 
@@ -156,14 +156,14 @@ def test_split_read_keeps_the_window(wide_db, monkeypatch):
     assert heartbeats["heartbeat_id"].tolist() == sorted(range(10, 20), key=lambda i: i % 3)
 
 
-def test_clean_table_is_read_by_the_fast_reader(wide_db, monkeypatch, caplog):
+def test_clean_table_uses_fast_reader(wide_db, monkeypatch, caplog):
     with caplog.at_level(logging.INFO, logger="analysis.heartbeat_read_adbc"):
         load_with(wide_db, fast=True, monkeypatch=monkeypatch)
 
     assert not [r for r in caplog.records if "fast reader failed" in r.getMessage()]
 
 
-def test_text_that_is_not_utf8_is_left_to_the_exact_reader(tmp_path, monkeypatch, caplog):
+def test_invalid_utf8_uses_exact_reader(tmp_path, monkeypatch, caplog):
     path = tmp_path / "utf8.sqlite"
     connection = sqlite3.connect(path)
     with connection:
@@ -179,24 +179,45 @@ def test_text_that_is_not_utf8_is_left_to_the_exact_reader(tmp_path, monkeypatch
     assert [r for r in caplog.records if "fast reader failed" in r.getMessage()]
 
 
-def test_repeated_ids_are_counted_and_boots_still_derived(tmp_path):
-    path = tmp_path / "seq.sqlite"
+def write_with_id_column(path, ids):
     connection = sqlite3.connect(path)
     with connection:
-        connection.execute("CREATE TABLE heartbeats (seq INTEGER, device_id TEXT, "
-                           "received_at TEXT, uptime INTEGER)")
+        connection.execute("CREATE TABLE heartbeats (seq, device_id TEXT, received_at TEXT, "
+                           "uptime INTEGER)")
         connection.executemany("INSERT INTO heartbeats VALUES (?, ?, ?, ?)", [
-            (1, "dev-A", "2026-05-01 10:00:00", 100),
-            (1, "dev-A", "2026-05-01 10:05:00", 400),
-            (2, "dev-A", "2026-05-01 10:10:00", 30),
+            (ids[0], "dev-A", "2026-05-01 10:00:00", 100),
+            (ids[1], "dev-A", "2026-05-01 10:05:00", 400),
+            (ids[2], "dev-A", "2026-05-01 10:10:00", 30),
         ])
     connection.close()
-    quality = DataQualityReport()
+    return path
 
+
+def load_with_id_column(path, quality):
     # The table predates the diagnostics, which warns.
     with pytest.warns(DataQualityWarning, match="diagnostics migration"):
-        heartbeats = load_heartbeats(path, columns={"heartbeat_id": "seq"}, quality=quality)
+        return load_heartbeats(path, columns={"heartbeat_id": "seq"}, quality=quality)
+
+
+def test_repeated_ids_counted(tmp_path):
+    path = write_with_id_column(tmp_path / "seq.sqlite", [1, 1, 2])
+    quality = DataQualityReport()
+
+    heartbeats = load_with_id_column(path, quality)
     boots = derive_boots(heartbeats, expand_events(heartbeats, quality=quality))
 
     assert quality.count("heartbeat_id_repeated") == 2
+    assert len(boots) == 2
+
+
+def test_text_ids_counted_as_missing(tmp_path):
+    path = write_with_id_column(tmp_path / "uid.sqlite", ["a", "b", "c"])
+    quality = DataQualityReport()
+
+    heartbeats = load_with_id_column(path, quality)
+    boots = derive_boots(heartbeats, expand_events(heartbeats, quality=quality))
+
+    assert quality.count("heartbeat_id_not_integer") == 3
+    assert quality.count("heartbeat_id_repeated") == 0
+    assert heartbeats["heartbeat_id"].isna().all()
     assert len(boots) == 2

@@ -647,7 +647,7 @@ def test_open_report_fleet_applies_window(fleet_db):
     assert len(fleet.heartbeats) == expected
 
 
-def test_run_index_rounds_figures_for_reading(tmp_path):
+def test_run_index_rounds_figures(tmp_path):
     run = {"run_id": "20260504T060000Z", "started_at": "2026-05-04T06:00:00Z",
            "finished_at": "2026-05-04T06:01:00Z", "duration_s": 60.0, "status": "succeeded",
            "versions": {"analysis": "0.1", "python": "3.11", "pandas": "3.1"},

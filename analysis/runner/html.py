@@ -161,7 +161,7 @@ def _display_value(value: object, *, empty_list: str = "none", missing: str = "n
 def _display_number(value: float) -> str:
     """Round a figure for reading: whole numbers with separators, others to 4 digits.
 
-    ``summary.json`` keeps the full value for machines; the page is for people.
+    ``summary.json`` keeps the full value for machines, and the page is for people.
     """
     if value != value or value in (float("inf"), float("-inf")):
         return str(value)
